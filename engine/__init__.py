@@ -1,0 +1,1 @@
+"""Forgetting Explorer engine: everything that computes. Never imports Streamlit."""

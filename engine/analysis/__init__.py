@@ -1,0 +1,1 @@
+"""Representation analyses (CKA, rank, probes, geometry, softmax)."""

@@ -1,0 +1,30 @@
+"""`python -m engine cache {info,clear} [--json PATH]`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_parser(subs) -> None:
+    p = subs.add_parser("cache", help="what the result store holds; clear it")
+    p.add_argument("action", choices=("info", "clear"))
+    p.add_argument("--json", metavar="PATH", help="also write the answer as JSON to PATH ('-' = stdout)")
+    p.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from engine.store import Store
+
+    store = Store()
+    if args.action == "info":
+        out = store.info()
+        for k, v in out.items():
+            print(f"{k:>18}: {v}")
+    else:
+        out = {"removed": store.clear(), "directory": str(store.directory)}
+        print(f"removed {out['removed']} entries from {out['directory']}")
+    if args.json:
+        text = json.dumps(out, indent=2)
+        sys.stdout.write(text + "\n") if args.json == "-" else open(args.json, "w").write(text)
+    return 0

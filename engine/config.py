@@ -1,0 +1,390 @@
+"""Experiment configuration: pydantic models, benchmark presets, the canonical form and its key.
+
+A config is validated once, here, at the edge; inner code trusts it. Every field carries a
+default, a range and a one-line description; the CLI help and the app's tooltips and widget
+bounds are read from these fields, so there is one source of truth for what is allowed.
+
+Fields left at ``None`` mean "the benchmark's preset"; :func:`resolve` fills them in, and the
+resolved (canonical) config is what gets hashed into the cache key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES, scenario_problem
+from engine.version import ENGINE_VERSION
+
+BENCHMARKS = (
+    "split-digits",
+    "split-mnist5k",
+    "split-mnist",
+    "split-fashion-mnist",
+    "permuted-mnist",
+    "split-cifar10",
+    "split-cifar100",
+    "synthetic",
+)
+EMBEDDED = ("split-digits", "split-mnist5k")
+SCENARIOS = ("task", "domain", "class")
+ARCHS = ("mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34")
+
+Benchmark = Literal[
+    "split-digits",
+    "split-mnist5k",
+    "split-mnist",
+    "split-fashion-mnist",
+    "permuted-mnist",
+    "split-cifar10",
+    "split-cifar100",
+    "synthetic",
+]
+Scenario = Literal["task", "domain", "class"]
+Arch = Literal["mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34"]
+
+
+class ConfigError(ValueError):
+    """Bad input, with one line that names the field and what is allowed."""
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors, so a typo never silently falls back to a default.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    benchmark: Benchmark = Field(
+        "split-digits", description="Dataset split into tasks; split-digits and split-mnist5k work offline"
+    )
+    split: str | None = Field(
+        None,
+        pattern=r"^\s*\d+\s*(,\s*\d+\s*)*$",
+        description="Classes per task, e.g. '2,2,2,2,2' or '3,7'; empty = equal tasks of the benchmark's default size",
+    )
+    n_tasks: int | None = Field(
+        None, ge=1, le=100, description="Number of tasks (permuted-mnist: permutations); empty = benchmark default"
+    )
+    order_seed: int | None = Field(
+        0, ge=0, le=2**31 - 1, description="Seed of the class-order permutation; empty = natural order 0, 1, 2, …"
+    )
+    test_fraction: float = Field(
+        0.2, ge=0.05, le=0.5, description="Held-out share for the embedded and synthetic sets (fixed, stratified)"
+    )
+    synthetic_n: int = Field(
+        10_000, ge=20, le=200_000, description="synthetic: number of images (train + test)"
+    )
+    synthetic_shape: str = Field(
+        "1x28x28", pattern=r"^\d{1,3}x\d{1,3}x\d{1,3}$", description="synthetic: image shape CxHxW"
+    )
+    synthetic_classes: int = Field(10, ge=2, le=100, description="synthetic: number of classes")
+    synthetic_noise: float = Field(
+        1.0, ge=0.0, le=100.0, description="synthetic: noise std around each class prototype (higher = harder)"
+    )
+
+
+class ModelConfig(_Section):
+    arch: Arch | None = Field(None, description="Network: MLP, small CNN, VGG (32×32 family) or ResNet; empty = preset")
+    depth: int | None = Field(None, ge=1, le=64, description="MLP hidden layers / small-CNN conv layers; empty = preset")
+    width: int | None = Field(None, ge=1, le=8192, description="MLP hidden width / small-CNN base channels; empty = preset")
+    width_factor: float = Field(1.0, ge=0.0625, le=4.0, description="VGG/ResNet channel multiplier (thesis: ¼, 1, 2)")
+    skips: bool = Field(True, description="ResNet: keep the skip connections (off = thesis 5.15 ablation)")
+    batch_norm: bool = Field(True, description="CNN/VGG/ResNet: use batch normalisation")
+
+
+class TrainConfig(_Section):
+    optimizer: Literal["sgd", "adam"] | None = Field(None, description="Optimizer; empty = preset")
+    lr: float | None = Field(None, gt=0.0, le=10.0, description="Learning rate; empty = preset")
+    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="L2 weight decay of the optimizer")
+    batch_size: int | None = Field(None, ge=1, le=8192, description="Minibatch size; empty = preset")
+    epochs: int | None = Field(None, ge=1, le=1000, description="Epochs per task; empty = preset")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of initialisation and shuffling")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where to train; auto = CUDA, then MPS, then CPU"
+    )
+    temperature: float = Field(1.0, ge=1e-3, le=1e4, description="Softmax temperature: the loss sees logits / T")
+    dynamic_temperature: bool = Field(
+        False, description="Use T = ‖logits‖_F of each batch instead of a fixed T (thesis 6.2.5)"
+    )
+    compensate_lr: bool = Field(
+        False, description="Multiply the learning rate by T so gradients keep their size at high temperature"
+    )
+    amp: bool = Field(False, description="Mixed precision (bf16 autocast) on CUDA; ignored elsewhere")
+    evals_per_task: int = Field(
+        5, ge=1, le=100, description="Evaluations of every task during each task's training (accuracy curves)"
+    )
+
+
+StrategyConfig = Annotated[Union[tuple(PARAMS_MODELS)], Field(discriminator="name")]  # noqa: UP007
+
+
+class ExperimentConfig(_Section):
+    scenario: Scenario = Field(
+        "class", description="task = a head per task, id given; domain = one shared head; class = one growing head"
+    )
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    strategy: StrategyConfig = Field(default_factory=lambda: PARAMS_MODELS[0]())
+
+    @model_validator(mode="after")
+    def _scenario_fits_strategy(self) -> ExperimentConfig:
+        problem = scenario_problem(self.strategy, self.scenario)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+# Benchmark presets: sizes and training settings that train every task close to its ceiling.
+N_CLASSES = {
+    "split-digits": 10,
+    "split-mnist5k": 10,
+    "split-mnist": 10,
+    "split-fashion-mnist": 10,
+    "permuted-mnist": 10,
+    "split-cifar10": 10,
+    "split-cifar100": 100,
+}
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "split-digits": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "mlp", "depth": 2, "width": 400},
+        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 20},
+    },
+    "split-mnist5k": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "mlp", "depth": 2, "width": 400},
+        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10},
+    },
+    "split-mnist": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "mlp", "depth": 2, "width": 400},
+        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 2},
+    },
+    "split-fashion-mnist": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "mlp", "depth": 2, "width": 400},
+        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 3},
+    },
+    "permuted-mnist": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "mlp", "depth": 2, "width": 400},
+        "train": {"optimizer": "adam", "lr": 1e-4, "batch_size": 128, "epochs": 2},
+    },
+    "split-cifar10": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "cnn", "depth": 4, "width": 32},
+        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 10},
+    },
+    "split-cifar100": {
+        "data": {"n_tasks": 10},
+        "model": {"arch": "cnn", "depth": 4, "width": 32},
+        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 10},
+    },
+    "synthetic": {
+        "data": {"n_tasks": 5},
+        "model": {"arch": "mlp", "depth": 2, "width": 400},
+        "train": {"optimizer": "sgd", "lr": 0.01, "batch_size": 128, "epochs": 1},
+    },
+}
+
+
+def n_classes(data: DataConfig) -> int:
+    """Classes in the underlying dataset (before any split)."""
+    if data.benchmark == "synthetic":
+        return data.synthetic_classes
+    return N_CLASSES[data.benchmark]
+
+
+def task_sizes(data: DataConfig) -> list[int] | None:
+    """Classes per task of a resolved data config (None for permuted-mnist: all classes each task)."""
+    if data.benchmark == "permuted-mnist" or data.split is None:
+        return None
+    return [int(s) for s in data.split.split(",")]
+
+
+def resolve_device(device: str) -> str:
+    """`auto` → cuda, then mps, then cpu. An explicit device that is absent is a ConfigError."""
+    import torch
+
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device: 'cuda' was asked for but no CUDA GPU is available (use auto or cpu)")
+    if device == "mps" and not has_mps:
+        raise ConfigError("train.device: 'mps' was asked for but MPS is not available (use auto or cpu)")
+    return device
+
+
+def resolve(cfg: ExperimentConfig, device: str | None = None) -> ExperimentConfig:
+    """Fill every preset-dependent field and the device, giving the canonical config.
+
+    Idempotent: resolving a resolved config changes nothing.
+    """
+    raw = cfg.model_dump()
+    preset = PRESETS[cfg.data.benchmark]
+    for section in ("data", "model", "train"):
+        for name, value in preset[section].items():
+            if raw[section][name] is None:
+                raw[section][name] = value
+    data = raw["data"]
+    total = n_classes(cfg.data)
+    if cfg.data.benchmark == "permuted-mnist":
+        data["split"] = None
+    elif data["split"] is None:
+        per_task, rest = divmod(total, data["n_tasks"])
+        if per_task == 0 or rest:
+            raise ConfigError(
+                f"data.n_tasks: {data['n_tasks']} tasks do not divide {total} classes evenly; "
+                f"give data.split (e.g. '3,7') or a divisor of {total}"
+            )
+        data["split"] = ",".join([str(per_task)] * data["n_tasks"])
+    else:
+        sizes = [int(s) for s in data["split"].split(",")]
+        if min(sizes) < 1 or sum(sizes) > total:
+            raise ConfigError(
+                f"data.split: '{data['split']}' needs at least 1 class per task and at most {total} classes in all"
+            )
+        if raw["scenario"] == "domain" and len(set(sizes)) > 1:
+            raise ConfigError(
+                f"data.split: the domain scenario shares one head, so every task needs the same number of classes (got '{data['split']}')"
+            )
+        data["split"] = ",".join(str(s) for s in sizes)
+        data["n_tasks"] = len(sizes)
+    if data["n_tasks"] < 2 and raw["strategy"]["name"] != "joint":
+        raise ConfigError("data.n_tasks: continual learning needs at least 2 tasks")
+    # Fields that cannot change the result are reset, so equal experiments share one key.
+    if cfg.data.benchmark != "synthetic":
+        for name in ("synthetic_n", "synthetic_shape", "synthetic_classes", "synthetic_noise"):
+            data[name] = DataConfig.model_fields[name].default
+    if cfg.data.benchmark not in EMBEDDED and cfg.data.benchmark != "synthetic":
+        data["test_fraction"] = DataConfig.model_fields["test_fraction"].default
+    if raw["model"]["arch"] == "mlp":
+        for name in ("width_factor", "skips", "batch_norm"):
+            raw["model"][name] = ModelConfig.model_fields[name].default
+    if raw["train"]["optimizer"] != "sgd":
+        raw["train"]["momentum"] = TrainConfig.model_fields["momentum"].default
+    raw["train"]["device"] = device or resolve_device(cfg.train.device)
+    return validate(raw)
+
+
+def canonical_json(cfg: ExperimentConfig) -> str:
+    return json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def config_key(cfg: ExperimentConfig) -> str:
+    """Stable key: hash of the canonical (resolved) config and the engine version."""
+    payload = f"{ENGINE_VERSION}|{canonical_json(cfg)}".encode()
+    return hashlib.sha256(payload).hexdigest()[:24]
+
+
+def format_error(err: ValidationError) -> str:
+    """One line naming the field and what is allowed (pydantic's message, first error)."""
+    first = err.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in STRATEGY_NAMES))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "union_tag_invalid":
+        return f"strategy.name: {first['input'].get('name')!r} is not a strategy; allowed: {', '.join(STRATEGY_NAMES)}"
+    if first["type"] == "extra_forbidden":
+        return f"{loc}: unknown setting"
+    got = first.get("input")
+    tail = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    return f"{loc}: {msg}{tail}" if loc else f"{msg}{tail}"
+
+
+def validate(raw: dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
+    """Validate a raw dict into a config, raising ConfigError with one clear line."""
+    if isinstance(raw, ExperimentConfig):
+        return raw
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(format_error(err)) from None
+
+
+# ---- name=value overrides (CLI --set, URL query strings) -------------------------------------
+
+_SECTIONS = ("data", "model", "train")
+
+
+def _parse_value(text: str) -> Any:
+    low = text.strip().lower()
+    if low in ("none", "null", ""):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    if re.fullmatch(r"[+-]?\d+", low):
+        return int(low)
+    try:
+        return float(low)
+    except ValueError:
+        return text.strip()
+
+
+def field_names(strategy: str | None = None) -> dict[str, str]:
+    """Map every settable bare name to its dotted path (strategy fields for `strategy`)."""
+    names: dict[str, str] = {"scenario": "scenario", "strategy": "strategy.name"}
+    for section, model in zip(_SECTIONS, (DataConfig, ModelConfig, TrainConfig), strict=True):
+        for name in model.model_fields:
+            names.setdefault(name, f"{section}.{name}")
+            names[f"{section}.{name}"] = f"{section}.{name}"
+    if strategy in STRATEGY_NAMES:
+        params = PARAMS_MODELS[STRATEGY_NAMES.index(strategy)]
+        for name in params.model_fields:
+            if name != "name":
+                names.setdefault(name, f"strategy.{name}")
+                names[f"strategy.{name}"] = f"strategy.{name}"
+    return names
+
+
+def apply_overrides(raw: dict[str, Any], settings: list[str]) -> dict[str, Any]:
+    """Apply `name=value` strings to a raw config dict (bare names or dotted paths)."""
+    raw = json.loads(json.dumps(raw))  # deep copy; the caller's dict stays as it was
+    raw.setdefault("strategy", {"name": "naive"})
+    pairs = []
+    for item in settings:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise ConfigError(f"--set: expected name=value, got {item!r}")
+        name, value = item.split("=", 1)
+        pairs.append((name.strip(), value))
+    # The strategy's own fields depend on which strategy is chosen, so apply that first.
+    for name, value in pairs:
+        if name in ("strategy", "strategy.name"):
+            raw["strategy"] = {"name": value.strip()}
+    for name, value in pairs:
+        if name in ("strategy", "strategy.name"):
+            continue
+        path = field_names(raw["strategy"].get("name")).get(name)
+        if path is None:
+            raise ConfigError(
+                f"--set: unknown setting {name!r}; known: {', '.join(sorted(n for n in field_names(raw['strategy'].get('name')) if '.' not in n))}"
+            )
+        node = raw
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _parse_value(value)
+    return raw
+
+
+def field_info(path: str) -> dict[str, Any]:
+    """Default, bounds and description of a dotted field path — what widgets and help text use."""
+    section, _, name = path.partition(".")
+    if section == "strategy":
+        strategy, _, name = name.partition(".")
+        model = PARAMS_MODELS[STRATEGY_NAMES.index(strategy)]
+    else:
+        model = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[section]
+    field = model.model_fields[name]
+    bounds: dict[str, Any] = {}
+    for meta in field.metadata:
+        for attr in ("ge", "gt", "le", "lt"):
+            if getattr(meta, attr, None) is not None:
+                bounds[attr] = getattr(meta, attr)
+    return {"default": field.default, "description": field.description or "", **bounds}

@@ -1,0 +1,198 @@
+"""run(config, on_event) → Result: memoized, resumable per task, reporting progress as it goes.
+
+The flow of one run:
+1. validate and resolve the config (the canonical form) and derive its key;
+2. a stored result under that key is returned at once (``cached=True``);
+3. otherwise the benchmark, the model and the strategy are built; a stored checkpoint, if any,
+   restores the finished tasks, so an interrupted run resumes at the next one;
+4. each phase trains, is evaluated on every task (a row of R), and is checkpointed;
+5. the finished result is stored and the checkpoint dropped.
+
+Every step reports through one callback, ``on_event(dict)``, that the CLI's progress bar and
+the app's live view both consume. Event types: start, task_start, progress, eval, row, done,
+cancelled, diverged, error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from engine.config import ExperimentConfig, config_key, resolve, validate
+
+EventFn = Callable[[dict], None]
+
+
+@dataclass
+class Result:
+    key: str
+    config: dict
+    R: list[list[float]]
+    baseline: list[float]
+    metrics: dict
+    timing: dict
+    curves: dict = field(default_factory=dict)
+    loss_matrix: list[list[float]] = field(default_factory=list)
+    status: str = "done"  # done | diverged
+    message: str = ""
+    device: str = "cpu"
+    cached: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json_contract(self) -> dict:
+        """The CLI's --json document (ARCHITECTURE.md), plus curves and status."""
+        d = self.to_dict()
+        d["metrics"] = {k: self.metrics.get(k) for k in ("acc", "learning_acc", "bwt", "fwt", "forgetting", "rem")}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, cached: bool = False) -> Result:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["cached"] = cached
+        return cls(**known)
+
+
+def prepare(config: ExperimentConfig | dict[str, Any]) -> tuple[ExperimentConfig, str]:
+    """Validated, resolved config and its key (raises ConfigError on bad input)."""
+    cfg = resolve(validate(config))
+    return cfg, config_key(cfg)
+
+
+def _emit(on_event: EventFn | None, event: dict) -> None:
+    if on_event is not None:
+        on_event(event)
+
+
+def run(
+    config: ExperimentConfig | dict[str, Any],
+    on_event: EventFn | None = None,
+    store=None,
+    use_cache: bool = True,
+    cancel: Callable[[], bool] | None = None,
+) -> Result:
+    """Run (or fetch) one continual-learning experiment. See the module docstring."""
+    from engine.store import Store
+
+    cfg, key = prepare(config)
+    store = store if store is not None else Store()
+    if use_cache:
+        hit = store.get_result(key)
+        if hit is not None:
+            result = Result.from_dict(hit, cached=True)
+            _emit(on_event, {"type": "done", "key": key, "cached": True, "status": result.status})
+            return result
+    return _train(cfg, key, store, on_event, use_cache, cancel)
+
+
+def _train(cfg: ExperimentConfig, key: str, store, on_event, use_cache: bool, cancel) -> Result:
+    import torch
+
+    from engine.data import build_benchmark
+    from engine.metrics import summarize
+    from engine.models import build_model
+    from engine.strategies import Context, make_strategy
+    from engine.train import Cancelled, Curves, Diverged, Evaluator, cpu_threads, train_phase
+
+    t_start = time.perf_counter()
+    device = torch.device(cfg.train.device)
+    bench = build_benchmark(cfg.data, cfg.scenario, device)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg.model, bench.input_shape, bench.n_outputs).to(device)
+    strategy = make_strategy(cfg.strategy, Context(bench, cfg.scenario, cfg.train, device, cfg.train.seed))
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(model, cfg.train.batch_size))
+    evaluate = Evaluator(bench)
+    phases = strategy.phases(bench.n_tasks)
+    T = bench.n_tasks
+
+    R: list[list[float]] = []
+    L: list[list[float]] = []
+    curves = Curves()
+    timing = {"train_s": 0.0, "eval_s": 0.0, "setup_s": 0.0}
+    step0, first_phase = 0, 0
+    ckpt = store.get_checkpoint(key) if use_cache else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        strategy.load_state_dict(ckpt["strategy"])
+        R, L, baseline = ckpt["R"], ckpt["L"], ckpt["baseline"]
+        curves = Curves(**ckpt["curves"])
+        timing, step0, first_phase = ckpt["timing"], ckpt["step"], ckpt["phase"] + 1
+    else:
+        t0 = time.perf_counter()
+        acc, _ = evaluate(model, strategy)
+        baseline = acc.tolist()
+        timing["eval_s"] += time.perf_counter() - t0
+    timing["setup_s"] += time.perf_counter() - t_start
+
+    total_steps = sum(_phase_steps(bench, p, cfg.train) for p in phases)
+    _emit(on_event, {
+        "type": "start", "key": key, "n_tasks": T, "n_phases": len(phases), "resumed_at": first_phase,
+        "total_steps": total_steps, "baseline": baseline, "R": R, "config": cfg.model_dump(mode="json"),
+    })
+
+    def progress(p: dict) -> None:
+        _emit(on_event, {"type": "progress", "key": key, **p, "global_step": step0 + p["step"], "total_steps": total_steps})
+
+    status, message = "done", ""
+    for phase in range(first_phase, len(phases)):
+        tasks = phases[phase]
+        _emit(on_event, {"type": "task_start", "key": key, "phase": phase, "tasks": tasks})
+        t0 = time.perf_counter()
+        strategy.before_task(phase, model)
+        n_curve = len(curves.step)
+        try:
+            steps = train_phase(
+                model, strategy, bench, tasks, phase, cfg.train, evaluate, curves, step0, progress, cancel
+            )
+        except Cancelled:
+            _emit(on_event, {"type": "cancelled", "key": key, "phase": phase})
+            raise
+        except Diverged as err:
+            status, message = "diverged", str(err)
+            _emit(on_event, {"type": "diverged", "key": key, "phase": phase, "message": message})
+            break
+        strategy.after_task(phase, model)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t1 = time.perf_counter()
+        acc, loss = evaluate(model, strategy)
+        row, loss_row = acc.tolist(), loss.tolist()
+        t2 = time.perf_counter()
+        timing["train_s"] += t1 - t0
+        timing["eval_s"] += t2 - t1
+        for point in range(n_curve, len(curves.step)):
+            _emit(on_event, {"type": "eval", "key": key, "step": curves.step[point], "acc": curves.acc[point]})
+        # A phase fills every row up to the last task it covered (joint: all rows at once).
+        while len(R) < min(T, max(tasks) + 1):
+            R.append(row)
+            L.append(loss_row)
+            _emit(on_event, {"type": "row", "key": key, "t": len(R) - 1, "row": row})
+        step0 += steps
+        if use_cache:
+            store.put_checkpoint(key, {
+                "model": model.state_dict(), "strategy": strategy.state_dict(), "R": R, "L": L,
+                "baseline": baseline, "curves": curves.to_dict(), "timing": timing, "step": step0, "phase": phase,
+            })
+
+    timing["total_s"] = timing["train_s"] + timing["eval_s"] + timing["setup_s"]
+    metrics = summarize(R, baseline) if len(R) == T else {}
+    result = Result(
+        key=key, config=cfg.model_dump(mode="json"), R=R, baseline=baseline, metrics=metrics,
+        timing={k: round(v, 4) for k, v in timing.items()}, curves=curves.to_dict(), loss_matrix=L,
+        status=status, message=message, device=device.type,
+    )
+    if use_cache:
+        store.put_result(key, result.to_dict())
+        store.delete_checkpoint(key)
+    _emit(on_event, {"type": "done", "key": key, "cached": False, "status": status, "metrics": metrics, "message": message})
+    return result
+
+
+def _phase_steps(bench, tasks: list[int], train_cfg) -> int:
+    idx = bench.train_index(tasks)
+    n = (idx.stop - idx.start) if isinstance(idx, slice) else len(idx)
+    return train_cfg.epochs * -(-n // train_cfg.batch_size)

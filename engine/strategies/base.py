@@ -1,0 +1,119 @@
+"""The one small interface every continual-learning strategy implements.
+
+The training loop (engine/train.py) owns the hot path; a strategy only plugs into it through
+the hooks below, each a no-op by default, so a strategy module states just what it changes:
+
+* ``phases``       which tasks' data each training phase sees (naive: one task a phase;
+                   joint: everything in one phase; cumulative: all tasks so far);
+* ``before_task`` / ``after_task``  snapshots, Fisher estimates, buffer updates;
+* ``on_optimizer`` / ``should_stop``  learning-rate warm-up, early stopping;
+* ``param_groups`` frozen layers and per-layer learning-rate factors;
+* ``batch``        batch transform (replay appends buffer samples);
+* ``penalty``      extra loss term (L2, EWC, distillation …);
+* ``before_step``  after backward, before the optimizer step (gradient projection, SI);
+* ``predict``      evaluation-time logits (per-task models, adapters);
+* ``state_dict``   what must be saved so an interrupted run resumes bit-for-bit.
+
+Hyperparameters live in a pydantic ``Params`` model per strategy, so the config validates them
+at the edge with the same ranges and help texts the CLI and the app show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from engine.data import Benchmark
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's hyperparameters; ``name`` is the discriminator."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    name: str
+
+    # Scenarios the strategy makes sense in; the config refuses the others with `why_not`.
+    scenarios: ClassVar[tuple[str, ...]] = ("task", "domain", "class")
+    why_not: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+
+
+@dataclass
+class Context:
+    """What a strategy may look at: the benchmark, the scenario and the training settings."""
+
+    bench: Benchmark
+    scenario: str
+    train: Any  # engine.config.TrainConfig (resolved)
+    device: torch.device
+    seed: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Strategy:
+    """Base strategy: plain fine-tuning. Subclasses override only the hooks they need."""
+
+    def __init__(self, params: StrategyParams, ctx: Context) -> None:
+        self.p = params
+        self.ctx = ctx
+
+    # -- which data each phase trains on -----------------------------------------------------
+    def phases(self, n_tasks: int) -> list[list[int]]:
+        """Task ids trained in each phase; R gets one row per task after the last phase covering it."""
+        return [[t] for t in range(n_tasks)]
+
+    # -- hooks around a task -----------------------------------------------------------------
+    def before_task(self, t: int, model: nn.Module) -> None:
+        """Called before training phase ``t`` starts."""
+
+    def after_task(self, t: int, model: nn.Module) -> None:
+        """Called after training phase ``t`` ends (before it is evaluated and saved)."""
+
+    def param_groups(self, t: int, model: nn.Module) -> list[dict[str, Any]]:
+        """Optimizer parameter groups for phase ``t`` (frozen parameters are simply left out)."""
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+
+    def on_optimizer(self, t: int, optimizer) -> None:
+        """Called once the phase's optimizer exists (keep a handle for warm-up schedules)."""
+
+    def should_stop(self, t: int, model: nn.Module) -> bool:
+        """Checked at each evaluation point of a phase; True ends the phase early."""
+        return False
+
+    # -- hooks inside the loop ----------------------------------------------------------------
+    def batch(
+        self, t: int, x: torch.Tensor, y: torch.Tensor, tid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Transform a minibatch (inputs, output-unit targets, task ids)."""
+        return x, y, tid
+
+    def penalty(
+        self, t: int, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tid: torch.Tensor, logits: torch.Tensor
+    ) -> torch.Tensor | None:
+        """An extra loss term added to the task loss, or None."""
+        return None
+
+    def before_step(self, t: int, model: nn.Module) -> None:
+        """After backward, before the optimizer step (e.g. gradient projection)."""
+
+    def after_step(self, t: int, model: nn.Module) -> None:
+        """After the optimizer step (e.g. path-integral bookkeeping)."""
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Logits used for evaluation; per-task-model strategies override this."""
+        return model(x)
+
+    # -- resumability --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values needed to resume after phase t (saved with torch.save)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""

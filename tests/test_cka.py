@@ -1,0 +1,283 @@
+"""CKA: the properties users rely on, checked against plain textbook evaluations."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine.analysis import cka
+from engine.analysis.cka import cka_drift, cka_matrix, linear_cka
+
+# ---------------------------------------------------------------------------------------
+# Plain float64 evaluations of the thesis formulas, written as directly as possible.
+# ---------------------------------------------------------------------------------------
+
+
+def textbook_linear_cka(X, Y):
+    """Thesis eq. 3.1 on column-centred features."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    X = X - X.mean(0)
+    Y = Y - Y.mean(0)
+    num = np.linalg.norm(X.T @ Y, "fro") ** 2
+    return num / (np.linalg.norm(X.T @ X, "fro") * np.linalg.norm(Y.T @ Y, "fro"))
+
+
+def textbook_hsic_unbiased(K, L):
+    """Thesis eq. 5.2, with K̃ = K - diag(K)."""
+    n = K.shape[0]
+    Kt = K - np.diag(np.diag(K))
+    Lt = L - np.diag(np.diag(L))
+    one = np.ones(n)
+    return (
+        np.trace(Kt @ Lt)
+        + (one @ Kt @ one) * (one @ Lt @ one) / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * (one @ Kt @ Lt @ one)
+    ) / (n * (n - 3))
+
+
+def textbook_minibatch_cka(X, Y, n_batches):
+    """Thesis eq. 5.1 over consecutive batches (np.array_split), raw (uncentred) Grams."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    xy = xx = yy = 0.0
+    for idx in np.array_split(np.arange(len(X)), n_batches):
+        K, L = X[idx] @ X[idx].T, Y[idx] @ Y[idx].T
+        xy += textbook_hsic_unbiased(K, L)
+        xx += textbook_hsic_unbiased(K, K)
+        yy += textbook_hsic_unbiased(L, L)
+    return xy / (np.sqrt(xx) * np.sqrt(yy))
+
+
+def relu_layers(n=400, widths=(8, 16, 32, 24), seed=0):
+    """A small random ReLU network's activations: correlated, non-centred, like real layers."""
+    g = np.random.default_rng(seed)
+    h = g.normal(size=(n, 12))
+    out = []
+    for w in widths:
+        h = np.maximum(h @ g.normal(size=(h.shape[1], w)) / np.sqrt(h.shape[1]) + 0.5, 0)
+        out.append(h)
+    return out
+
+
+def orthogonal(p, seed):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(p, p)))
+    return q
+
+
+METHODS = ["linear", "minibatch"]
+
+
+def cka_of(X, Y, method):
+    return cka_matrix([X], [Y], method=method, batch_size=100)[0, 0]
+
+
+# ---------------------------------------------------------------------------------------
+# Properties
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_identical_inputs_give_one(method):
+    X = relu_layers()[2]
+    assert cka_of(X, X, method) == pytest.approx(1.0, abs=1e-12)
+    assert linear_cka(X, X) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_invariant_to_orthogonal_transform_and_isotropic_scaling(method):
+    X, Y = relu_layers()[1:3]
+    base = cka_of(X, Y, method)
+    Q = orthogonal(Y.shape[1], seed=1)
+    assert cka_of(X, Y @ Q, method) == pytest.approx(base, abs=1e-10)
+    assert cka_of(X @ orthogonal(X.shape[1], seed=2), Y, method) == pytest.approx(base, abs=1e-10)
+    assert cka_of(3.7 * X, Y, method) == pytest.approx(base, abs=1e-10)
+    assert cka_of(X, 0.01 * Y, method) == pytest.approx(base, abs=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_not_invariant_to_general_invertible_map(method):
+    g = np.random.default_rng(3)
+    X = g.normal(size=(500, 10))
+    A = np.diag(np.logspace(0, 2, 10)) @ orthogonal(10, seed=4)  # invertible, not orthogonal
+    assert abs(np.linalg.det(A)) > 1
+    assert cka_of(X, X, method) == pytest.approx(1.0)
+    assert cka_of(X, X @ A, method) < 0.9
+
+
+def test_linear_cka_matches_textbook_formula():
+    g = np.random.default_rng(5)
+    for n, p, q in [(300, 20, 40), (50, 120, 80), (200, 1, 7)]:  # feature form and Gram form
+        X = g.normal(size=(n, p)) + 2.0
+        Y = np.tanh(X[:, :1] @ g.normal(size=(1, q))) + 0.3 * g.normal(size=(n, q))
+        assert linear_cka(X, Y) == pytest.approx(textbook_linear_cka(X, Y), abs=1e-6)
+
+
+def test_minibatch_matches_textbook_estimator():
+    X, Y = relu_layers(n=300)[1:3]
+    for batch_size in (
+        50,
+        64,
+        300,
+    ):  # even split; near-equal split (300 // 64 = 4 batches); one batch
+        got = cka_matrix([X], [Y], method="minibatch", batch_size=batch_size, seed=None)[0, 0]
+        want = textbook_minibatch_cka(X, Y, 300 // batch_size)
+        assert got == pytest.approx(want, abs=1e-10)
+
+
+def test_minibatch_approaches_full_batch_unbiased_value():
+    g = np.random.default_rng(0)
+    n = 1024
+    X = g.normal(size=(n, 32))
+    Y = np.maximum(X @ g.normal(size=(32, 48)), 0) + g.normal(size=(n, 48))
+    full = cka_matrix([X], [Y], method="minibatch", batch_size=n)[0, 0]  # one batch of n
+
+    def rms_error(m):  # over a few shufflings of the samples into batches
+        vals = [
+            cka_matrix([X], [Y], method="minibatch", batch_size=m, seed=s)[0, 0] for s in range(4)
+        ]
+        return np.sqrt(np.mean((np.array(vals) - full) ** 2))
+
+    small, large = rms_error(8), rms_error(256)
+    assert large < small / 2
+    assert large < 0.005
+    # ... and the unbiased full-batch value is close to the plain (biased) linear CKA.
+    assert full == pytest.approx(linear_cka(X, Y), abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("n", "widths"),
+    [(400, (8, 16, 32, 24)), (40, (60, 90, 120))],  # feature form; Gram form
+)
+def test_cka_matrix_equals_pairwise_linear_cka(n, widths):
+    acts = relu_layers(n=n, widths=widths)
+    other = relu_layers(n=n, widths=widths[::-1], seed=9)
+    self_m = cka_matrix(acts)
+    cross = cka_matrix(acts, other)
+    assert self_m.shape == (len(acts), len(acts))
+    assert cross.shape == (len(acts), len(other))
+    for i, a in enumerate(acts):
+        for j, b in enumerate(acts):
+            assert self_m[i, j] == pytest.approx(linear_cka(a, b), abs=1e-10)
+        for j, b in enumerate(other):
+            assert cross[i, j] == pytest.approx(textbook_linear_cka(a, b), abs=1e-10)
+
+
+def test_both_linear_forms_are_used_and_agree(monkeypatch):
+    calls = []
+    for name in ("_linear_feature_form", "_linear_gram_form"):
+        real = getattr(cka, name)
+        monkeypatch.setattr(cka, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    wide = relu_layers(n=30, widths=(50, 70))
+    narrow = relu_layers(n=500, widths=(4, 6))
+    gram = cka_matrix(wide)
+    feat = cka_matrix(narrow)
+    assert calls == ["_linear_gram_form", "_linear_feature_form"]
+    xa = [torch.as_tensor(a) for a in wide]
+    h_f, *_ = cka._linear_feature_form(xa, None, torch.float64)
+    h_g, *_ = cka._linear_gram_form(xa, None, torch.float64)
+    assert torch.allclose(h_f, h_g, rtol=1e-10)
+    assert gram[0, 1] == pytest.approx(linear_cka(*wide), abs=1e-10)
+    assert feat[0, 1] == pytest.approx(linear_cka(*narrow), abs=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_self_matrix_is_symmetric_with_unit_diagonal(method):
+    m = cka_matrix(relu_layers(), method=method, batch_size=64)
+    assert np.array_equal(m, m.T)
+    assert np.array_equal(np.diag(m), np.ones(len(m)))
+    assert np.all(m <= 1 + 1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_numpy_torch_and_conv_shaped_inputs(method):
+    acts = relu_layers(n=200, widths=(12, 48))
+    from_numpy = cka_matrix(acts, method=method)
+    from_torch = cka_matrix([torch.tensor(a, dtype=torch.float32) for a in acts], method=method)
+    mixed = cka_matrix([acts[0], torch.tensor(acts[1])], method=method)
+    assert np.allclose(from_numpy, from_torch, atol=1e-6)
+    assert np.allclose(from_numpy, mixed, atol=1e-12)
+    conv = [acts[0], acts[1].reshape(200, 3, 4, 4)]  # trailing dims are flattened
+    assert np.allclose(cka_matrix(conv, method=method), from_numpy, atol=1e-12)
+    assert isinstance(linear_cka(torch.tensor(acts[0]), acts[1]), float)
+
+
+@pytest.fixture
+def reduced_fp32_matmul():
+    """Another part of the program asked for fast (TF32 / bf16) float32 matmuls."""
+    prev = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    yield
+    torch.set_float32_matmul_precision(prev)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_is_within_1e5_of_float64(method, reduced_fp32_matmul):
+    # Non-centred ReLU features with a large common mean: the hard case for float32.
+    acts = [a * 100 + 50 for a in relu_layers(n=1024, widths=(16, 64, 128, 32))]
+    ref = cka_matrix(acts, method=method, batch_size=256, dtype=torch.float64)
+    f32 = cka_matrix(
+        [torch.tensor(a, dtype=torch.float32) for a in acts], method=method, dtype=torch.float32
+    )
+    assert np.abs(f32 - ref).max() < 1e-5
+    assert torch.get_float32_matmul_precision() == "medium"  # the caller's setting survives
+
+
+def test_mismatched_samples_raise_value_error():
+    X, Y = np.ones((10, 3)), np.ones((11, 3))
+    with pytest.raises(ValueError, match="same number of samples"):
+        linear_cka(X, Y)
+    with pytest.raises(ValueError, match="same number of samples"):
+        cka_matrix([X, Y])
+    with pytest.raises(ValueError, match="same number of samples"):
+        cka_matrix([X], [Y], method="minibatch")
+
+
+def test_bad_arguments_raise_value_error():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="method"):
+        cka_matrix([X], method="rbf")
+    with pytest.raises(ValueError, match="list of layer activations"):
+        cka_matrix(X)
+    with pytest.raises(ValueError, match="batch_size"):
+        cka_matrix([X], method="minibatch", batch_size=3)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("value", [0.0, 0.1])  # 0.1 has no exact binary mean
+def test_constant_layer_gives_nan_not_error(method, value):
+    X = np.random.default_rng(0).normal(size=(64, 4))
+    dead = np.full((64, 8), value)
+    assert np.isnan(linear_cka(X, dead))
+    m = cka_matrix([X, dead], method=method, batch_size=16)
+    assert m[0, 0] == 1.0 and np.isnan(m[0, 1]) and np.isnan(m[1, 1])
+    assert np.isnan(cka_matrix([X], [dead], method=method, batch_size=16)).all()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_cka_drift(method):
+    g = np.random.default_rng(7)
+    # Three checkpoints of a 2-layer model: each checkpoint perturbs the previous one.
+    ckpts = [relu_layers(n=300, widths=(10, 20))]
+    for _ in range(2):
+        ckpts.append([a + 0.5 * g.normal(size=a.shape) for a in ckpts[-1]])
+    d = cka_drift(ckpts, method=method, batch_size=100)
+    assert d.shape == (2, 3, 3)
+    for layer in range(2):
+        assert np.allclose(d[layer], d[layer].T)
+        assert np.allclose(np.diag(d[layer]), 1.0)
+        if method == "linear":
+            assert d[layer, 0, 2] == pytest.approx(linear_cka(ckpts[0][layer], ckpts[2][layer]))
+        assert d[layer, 0, 1] > d[layer, 0, 2]  # drift grows with distance from the reference
+    with pytest.raises(ValueError, match="same number of layers"):
+        cka_drift([ckpts[0], ckpts[1][:1]])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("method", METHODS)
+def test_cuda_matches_cpu(method):
+    acts = [a * 10 + 5 for a in relu_layers(n=1024, widths=(16, 64, 128))]
+    cpu = cka_matrix(acts, method=method)
+    gpu = cka_matrix(
+        [torch.tensor(a, dtype=torch.float32, device="cuda") for a in acts], method=method
+    )
+    assert np.abs(gpu - cpu).max() < 1e-5
