@@ -78,7 +78,8 @@ def run(
     from engine.store import Store
 
     cfg, key = prepare(config)
-    store = store if store is not None else Store()
+    if store is None and use_cache:  # use_cache=False never touches a store (sweep workers)
+        store = Store()
     if use_cache:
         hit = store.get_result(key)
         if hit is not None:

@@ -96,7 +96,7 @@ class Evaluator:
         loss = torch.zeros(b.n_tasks, device=b.x_test.device)
         for start in range(0, len(b.x_test), EVAL_CHUNK):
             sl = slice(start, start + EVAL_CHUNK)
-            logits = strategy.predict(model, b.x_test[sl]).float()
+            logits = strategy.predict(model, b.x_test[sl], b.t_test[sl]).float()
             if self.mask is not None:
                 logits = logits.masked_fill(~self.mask[sl], float("-inf"))
             hit = (logits.argmax(1) == b.y_test[sl]).float()
@@ -136,7 +136,7 @@ def train_phase(
     """Train one phase (the data of ``tasks``) for the configured epochs; return the step count."""
     device = bench.x_train.device
     idx = bench.train_index(tasks)
-    x, y, tid = bench.x_train[idx], bench.y_train[idx], bench.t_train[idx]
+    x, y, tid = strategy.phase_data(phase, bench.x_train[idx], bench.y_train[idx], bench.t_train[idx])
     n, bs = len(x), train_cfg.batch_size
     steps_per_epoch = math.ceil(n / bs)
     total = train_cfg.epochs * steps_per_epoch

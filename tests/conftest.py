@@ -27,7 +27,7 @@ def tiny_config(**overrides) -> dict:
         "scenario": "class",
         "data": {"benchmark": "split-digits"},
         "model": {"arch": "mlp", "depth": 1, "width": 32},
-        "train": {"epochs": 2, "batch_size": 64, "evals_per_task": 2, "device": "cpu"},
+        "train": {"epochs": 2, "batch_size": 64, "lr": 5e-3, "evals_per_task": 2, "device": "cpu"},
         "strategy": {"name": "naive"},
     }
     for path, value in overrides.items():

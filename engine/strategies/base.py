@@ -8,10 +8,11 @@ the hooks below, each a no-op by default, so a strategy module states just what 
 * ``before_task`` / ``after_task``  snapshots, Fisher estimates, buffer updates;
 * ``on_optimizer`` / ``should_stop``  learning-rate warm-up, early stopping;
 * ``param_groups`` frozen layers and per-layer learning-rate factors;
+* ``phase_data``   the phase's training set, once per phase (replay's "grow the epoch");
 * ``batch``        batch transform (replay appends buffer samples);
 * ``penalty``      extra loss term (L2, EWC, distillation …);
 * ``before_step``  after backward, before the optimizer step (gradient projection, SI);
-* ``predict``      evaluation-time logits (per-task models, adapters);
+* ``predict``      evaluation-time logits, given the task ids (per-task models, adapters);
 * ``state_dict``   what must be saved so an interrupted run resumes bit-for-bit.
 
 Hyperparameters live in a pydantic ``Params`` model per strategy, so the config validates them
@@ -87,6 +88,12 @@ class Strategy:
         return False
 
     # -- hooks inside the loop ----------------------------------------------------------------
+    def phase_data(
+        self, t: int, x: torch.Tensor, y: torch.Tensor, tid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The whole training set of phase ``t`` before it is shuffled (a longer one grows the epoch)."""
+        return x, y, tid
+
     def batch(
         self, t: int, x: torch.Tensor, y: torch.Tensor, tid: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -106,8 +113,9 @@ class Strategy:
         """After the optimizer step (e.g. path-integral bookkeeping)."""
 
     # -- evaluation ----------------------------------------------------------------------------
-    def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Logits used for evaluation; per-task-model strategies override this."""
+    def predict(self, model: nn.Module, x: torch.Tensor, tid: torch.Tensor) -> torch.Tensor:
+        """Logits used for evaluation of inputs ``x`` from tasks ``tid``; per-task models and
+        adapters override this (task-IL may use ``tid``; other scenarios must not)."""
         return model(x)
 
     # -- resumability --------------------------------------------------------------------------
