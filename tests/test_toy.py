@@ -167,6 +167,16 @@ def test_result_structure(runs):
     json.dumps(r)
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_recorded_loss_and_accuracy_match_the_final_product(runs, loss):
+    r = runs[loss]
+    A = np.asarray(r["product"])
+    assert r["final"]["loss_value"] == pytest.approx(toy_loss(A, loss), rel=1e-9, abs=1e-15)
+    assert r["final"]["accuracy"] == np.mean(A.argmax(axis=0) == np.arange(5))
+    s = np.linalg.svd(A, compute_uv=False)
+    np.testing.assert_allclose(r["final"]["singular_values"], s, rtol=1e-9, atol=1e-12 * s[0])
+
+
 def test_identical_for_a_fixed_seed():
     a = run_toy("ce", iters=300, record_every=50, seed=3)
     assert a == run_toy("ce", iters=300, record_every=50, seed=3)
