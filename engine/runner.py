@@ -15,7 +15,11 @@ cancelled, diverged, error.
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -73,23 +77,88 @@ def run(
     store=None,
     use_cache: bool = True,
     cancel: Callable[[], bool] | None = None,
+    record_activations: int = 0,
 ) -> Result:
-    """Run (or fetch) one continual-learning experiment. See the module docstring."""
+    """Run (or fetch) one continual-learning experiment. See the module docstring.
+
+    ``record_activations=N`` stores every probe point's activations on N fixed test images
+    after each task (extras ``acts/<t>``, engine.analysis.activations); a run already stored
+    is returned as it is, without them.
+
+    With ``use_cache=False`` nothing is read from or written to any store (sweep workers and
+    benchmarks use this). Otherwise one process computes a key at a time: others asking for
+    the same key wait for its result (or take over, resuming from its checkpoint, when its
+    lease — renewed by a heartbeat — expires because it died).
+    """
+    cfg, key = prepare(config)
+    if not use_cache:
+        return _train(cfg, key, None, on_event, cancel, record_activations)
     from engine.store import Store
 
-    cfg, key = prepare(config)
-    if store is None and use_cache:  # use_cache=False never touches a store (sweep workers)
-        store = Store()
-    if use_cache:
+    store = store if store is not None else Store()
+    hit = store.get_result(key)
+    if hit is not None:
+        return _cached(hit, key, on_event)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+    ttl = float(os.environ.get("FORGET_LEASE_TTL", "30"))
+    announced = False
+    while not store.try_lease(key, owner, ttl):
+        if not announced:
+            _emit(on_event, {"type": "waiting", "key": key, "holder": store.lease_holder(key)})
+            announced = True
+        time.sleep(min(1.0, ttl / 10))
+        if cancel is not None and cancel():
+            raise _cancelled_error(f"cancelled while waiting for {key}")
         hit = store.get_result(key)
         if hit is not None:
-            result = Result.from_dict(hit, cached=True)
-            _emit(on_event, {"type": "done", "key": key, "cached": True, "status": result.status})
-            return result
-    return _train(cfg, key, store, on_event, use_cache, cancel)
+            return _cached(hit, key, on_event)
+    try:
+        hit = store.get_result(key)  # finished by another process just before we got the lease
+        if hit is not None:
+            return _cached(hit, key, on_event)
+        with _Heartbeat(store, key, owner, ttl):
+            return _train(cfg, key, store, on_event, cancel, record_activations)
+    finally:
+        store.release_lease(key, owner)
 
 
-def _train(cfg: ExperimentConfig, key: str, store, on_event, use_cache: bool, cancel) -> Result:
+def _cached(hit: dict, key: str, on_event: EventFn | None) -> Result:
+    result = Result.from_dict(hit, cached=True)
+    _emit(on_event, {"type": "done", "key": key, "cached": True, "status": result.status})
+    return result
+
+
+def _cancelled_error(message: str) -> Exception:
+    from engine.train import Cancelled
+
+    return Cancelled(message)
+
+
+class _Heartbeat:
+    """Renews a lease every ttl/3 s from a daemon thread, so a live run keeps its claim even
+    through long steps, and a killed one loses it within ttl."""
+
+    def __init__(self, store, key: str, owner: str, ttl: float) -> None:
+        self.store, self.key, self.owner, self.ttl = store, key, owner, ttl
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"lease-{key[:8]}")
+
+    def _beat(self) -> None:
+        while not self.stop.wait(self.ttl / 3):
+            self.store.renew_lease(self.key, self.owner, self.ttl)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_activations: int = 0) -> Result:
+    """Train from scratch, or from the stored checkpoint; store each task and the result
+    (``store=None``: compute only)."""
     import torch
 
     from engine.data import build_benchmark
@@ -115,7 +184,7 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, use_cache: bool, ca
     curves = Curves()
     timing = {"train_s": 0.0, "eval_s": 0.0, "setup_s": 0.0}
     step0, first_phase = 0, 0
-    ckpt = store.get_checkpoint(key) if use_cache else None
+    ckpt = store.get_checkpoint(key) if store is not None else None
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         strategy.load_state_dict(ckpt["strategy"])
@@ -157,6 +226,10 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, use_cache: bool, ca
             _emit(on_event, {"type": "diverged", "key": key, "phase": phase, "message": message})
             break
         strategy.after_task(phase, model)
+        if record_activations and store is not None:  # for drift and rank over time, from the store
+            from engine.analysis.activations import record_after_task
+
+            store.put_extra(key, f"acts/{phase}", record_after_task(model, bench, record_activations))
         if device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
@@ -173,7 +246,7 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, use_cache: bool, ca
             L.append(loss_row)
             _emit(on_event, {"type": "row", "key": key, "t": len(R) - 1, "row": row})
         step0 += steps
-        if use_cache:
+        if store is not None:
             store.put_checkpoint(key, {
                 "model": model.state_dict(), "strategy": strategy.state_dict(), "R": R, "L": L,
                 "baseline": baseline, "curves": curves.to_dict(), "timing": timing, "step": step0, "phase": phase,
@@ -186,7 +259,7 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, use_cache: bool, ca
         timing={k: round(v, 4) for k, v in timing.items()}, curves=curves.to_dict(), loss_matrix=L,
         status=status, message=message, device=device.type,
     )
-    if use_cache:
+    if store is not None:
         store.put_result(key, result.to_dict())
         store.delete_checkpoint(key)
     _emit(on_event, {"type": "done", "key": key, "cached": False, "status": status, "metrics": metrics, "message": message})

@@ -122,6 +122,33 @@ class Store:
     def delete_checkpoint(self, key: str) -> None:
         self.cache.delete(f"ckpt:{key}")
 
+    # -- leases: one computation per key across threads and processes ------------------------
+    def try_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """Claim ``key`` for ``owner`` unless someone else holds an unexpired claim (atomic)."""
+        name = f"lease:{key}"
+        if self.cache.add(name, owner, expire=ttl, retry=True):
+            return True
+        return self.cache.get(name, retry=True) == owner
+
+    def renew_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """Heartbeat: extend our claim; False when another owner holds it."""
+        name = f"lease:{key}"
+        with self.cache.transact(retry=True):
+            holder = self.cache.get(name)
+            if holder not in (None, owner):
+                return False
+            self.cache.set(name, owner, expire=ttl)
+            return True
+
+    def release_lease(self, key: str, owner: str) -> None:
+        name = f"lease:{key}"
+        with self.cache.transact(retry=True):
+            if self.cache.get(name) == owner:
+                self.cache.delete(name)
+
+    def lease_holder(self, key: str) -> str | None:
+        return self.cache.get(f"lease:{key}", retry=True)
+
     # -- live progress -----------------------------------------------------------------------
     def set_progress(self, key: str, progress: dict) -> None:
         self.cache.set(f"progress:{key}", json.dumps(progress), expire=24 * 3600)
@@ -153,7 +180,7 @@ class Store:
 
     def delete(self, key: str) -> None:
         with self.cache.transact():
-            for prefix in ("result", "meta", "ckpt", "progress"):
+            for prefix in ("result", "meta", "ckpt", "progress", "lease"):
                 self.cache.delete(f"{prefix}:{key}")
             for k in list(self.cache.iterkeys()):
                 if isinstance(k, str) and k.startswith(f"extra:{key}:"):

@@ -90,7 +90,7 @@ def load_raw_data(data_cfg) -> RawData:
         )
     from engine.data.torchvision_sets import load_raw
 
-    return load_raw(TORCHVISION_NAMES[name], data_dir())
+    return load_raw(TORCHVISION_NAMES[name], data_dir(), needed_by=name)
 
 
 def class_order(n_classes: int, order_seed: int | None) -> list[int]:
