@@ -1,4 +1,4 @@
-"""`python -m engine cache {info,clear} [--json PATH]`."""
+"""`python -m engine cache {info,clear,merge OTHER_DIR} [--json PATH]`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 
 def add_parser(subs) -> None:
     p = subs.add_parser("cache", help="what the result store holds; clear it")
-    p.add_argument("action", choices=("info", "clear"))
+    p.add_argument("action", choices=("info", "clear", "merge"))
+    p.add_argument("other", nargs="?", metavar="OTHER_DIR", help="merge: the store to copy from")
     p.add_argument("--json", metavar="PATH", help="also write the answer as JSON to PATH ('-' = stdout)")
     p.set_defaults(func=main)
 
@@ -17,7 +18,16 @@ def main(args) -> int:
     from engine.store import Store
 
     store = Store()
-    if args.action == "info":
+    if args.action == "merge":
+        from engine.config import ConfigError
+        from engine.sweep import merge_results
+
+        if not args.other:
+            raise ConfigError("cache merge: give the other store's directory (cache merge OTHER_DIR)")
+        out = {**merge_results(args.other, store), "directory": str(store.directory)}
+        print(f"merged {args.other} into {out['directory']}: {out['copied']} copied, "
+              f"{out['present']} already here, {out['skipped']} skipped (other engine version or damaged)")
+    elif args.action == "info":
         out = store.info()
         for k, v in out.items():
             print(f"{k:>18}: {v}")

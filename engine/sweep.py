@@ -1,0 +1,742 @@
+"""Sweeps: many configs, the cached ones skipped, the rest run through joblib.
+
+A sweep spec (a YAML file, see docs/sweeps.md) expands into a list of raw configs: ``base``
+(one raw config) combined with every ``list`` entry and every point of the ``grid`` (a
+cartesian product), minus the ``exclude`` matches. :func:`expand` validates all of them before
+anything runs, so a typo in the 40th config fails at once with one line naming it.
+
+:func:`run_sweep` then looks every config up in the driver's store, and sends the missing
+ones to joblib: local worker processes (loky) by default, or a Dask distributed cluster
+through joblib's Dask backend. Workers compute without any store (``runner.run(...,
+use_cache=False)``) and return the result; only the driver writes, as each result arrives,
+so a sweep that is interrupted and started again runs only what is still missing, and the
+store never sees two writers from two machines. A config that fails (data missing, diverged,
+an error) is reported, not fatal; a worker process that dies has its configs run again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import shutil
+import socket
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import ConfigError, apply_overrides, config_key, field_names, resolve, validate
+from engine.strategies import STRATEGY_NAMES
+
+SPEC_KEYS = ("name", "description", "base", "grid", "list", "exclude", "skip_unsupported")
+BACKENDS = ("loky", "dask")
+SUMMARY_METRICS = ("acc", "bwt", "forgetting")
+
+EventFn = Callable[[dict], None]
+
+
+class SweepError(RuntimeError):
+    """The sweep cannot run at all (no scheduler, no workers): one line, not a config's fault."""
+
+
+# ---- the spec grammar -------------------------------------------------------------------------
+
+
+def load_spec(path: str | os.PathLike) -> dict:
+    """Read a sweep spec from YAML; a missing file or bad YAML is a one-line ConfigError."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"sweep: cannot read {str(path)!r}: {err.strerror}") from None
+    try:
+        spec = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"sweep: {path.name} is not valid YAML: {problem}{where}") from None
+    return spec
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def _flatten(node: Any, where: str, prefix: str = "") -> dict[str, Any]:
+    """{'train': {'lr': 0.1}, 'seed': 1} → {'train.lr': 0.1, 'seed': 1} (names for apply_overrides)."""
+    if not isinstance(node, dict):
+        raise ConfigError(f"{where}: expected a mapping of setting names to values, got {node!r}")
+    flat: dict[str, Any] = {}
+    for name, value in node.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, where, f"{path}."))
+        elif _scalar(value):
+            flat[path] = value
+        else:
+            raise ConfigError(f"{where}: {path}: expected one value, got {value!r}")
+    return flat
+
+
+def leaves(config: dict, prefix: str = "") -> dict[str, Any]:
+    """A canonical config as {dotted path: value} (what the summary and labels group by)."""
+    flat: dict[str, Any] = {}
+    for name, value in config.items():
+        if isinstance(value, dict):
+            flat.update(leaves(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+def _setting(name: str, value: Any) -> str:
+    """A typed YAML value as the `name=value` text apply_overrides parses back to the same value."""
+    if value is None:
+        return f"{name}=none"
+    if isinstance(value, bool):
+        return f"{name}={'true' if value else 'false'}"
+    if isinstance(value, float):
+        return f"{name}={value!r}"
+    return f"{name}={value}"
+
+
+def _overrides(raw: dict, flat: dict[str, Any]) -> dict:
+    return apply_overrides(raw, [_setting(k, v) for k, v in flat.items()])
+
+
+def _describe(flat: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in flat.items())
+
+
+def _excluded(cfg, patterns: list[dict[str, Any]]) -> bool:
+    """Does a validated config match every setting of one of the `exclude` patterns?"""
+    names = field_names(cfg.strategy.name)
+    dumped = cfg.model_dump(mode="json")
+    for pattern in patterns:
+        for name, value in pattern.items():
+            node: Any = dumped
+            for part in names.get(name, "?").split("."):
+                node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+            if node is _MISSING or node != value:
+                break
+        else:
+            return True
+    return False
+
+
+_MISSING = object()
+
+
+def _unsupported(raw: dict) -> bool:
+    """The config's strategy refuses its scenario (the validator would say why)."""
+    from engine.strategies import REGISTRY
+
+    name = raw.get("strategy", {}).get("name", "naive")
+    scenario = raw.get("scenario", "class")
+    return name in REGISTRY and scenario not in REGISTRY[name][0].scenarios
+
+
+def expand(spec: dict) -> list[dict]:
+    """Every raw config the spec describes, in order, each validated (ConfigError names it).
+
+    Order: list entries outermost, then the grid keys as written, the last varying fastest.
+    Duplicates are kept here (run_sweep runs each distinct config once).
+    """
+    if not isinstance(spec, dict):
+        raise ConfigError(
+            f"sweep: expected a mapping with keys {', '.join(SPEC_KEYS)}, got {spec!r}"
+        )
+    unknown = [k for k in spec if k not in SPEC_KEYS]
+    if unknown:
+        raise ConfigError(f"sweep: unknown key {unknown[0]!r}; allowed: {', '.join(SPEC_KEYS)}")
+
+    try:
+        base = _overrides({}, _flatten(spec.get("base") or {}, "base"))
+    except ConfigError as err:
+        raise ConfigError(f"base: {str(err).removeprefix('--set: ')}") from None
+    grid = spec.get("grid") or {}
+    if not isinstance(grid, dict):
+        raise ConfigError(
+            f"grid: expected a mapping of setting names to lists of values, got {grid!r}"
+        )
+    for name, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid.{name}: expected a non-empty list of values, got {values!r}")
+        bad = [v for v in values if not _scalar(v)]
+        if bad:
+            raise ConfigError(f"grid.{name}: every value must be a single value, got {bad[0]!r}")
+    entries = spec.get("list")
+    if entries is None:
+        entries = [{}]
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"list: expected a non-empty list of mappings, got {entries!r}")
+    flat_entries = [_flatten(e, f"list[{i}]") for i, e in enumerate(entries)]
+    excludes = spec.get("exclude") or []
+    if not isinstance(excludes, list):
+        raise ConfigError(f"exclude: expected a list of mappings, got {excludes!r}")
+    flat_excludes = [_flatten(e, f"exclude[{i}]") for i, e in enumerate(excludes)]
+    known = {n for strategy in STRATEGY_NAMES for n in field_names(strategy)}
+    for i, pattern in enumerate(flat_excludes):
+        for name in pattern:
+            if name not in known:
+                raise ConfigError(f"exclude[{i}]: unknown setting {name!r}")
+    skip_unsupported = spec.get("skip_unsupported", False)
+    if not isinstance(skip_unsupported, bool):
+        raise ConfigError(f"skip_unsupported: expected true or false, got {skip_unsupported!r}")
+
+    configs = []
+    names = list(grid)
+    for i, entry in enumerate(flat_entries):
+        clash = [n for n in entry if n in grid]
+        if clash:
+            raise ConfigError(f"list[{i}]: {clash[0]} is also a grid key; set it in one place")
+        for values in itertools.product(*(grid[n] for n in names)):
+            point = dict(zip(names, values, strict=True))
+            where = ([f"list[{i}]"] if "list" in spec else []) + (
+                [_describe(point)] if point else []
+            )
+            label = f"sweep config {len(configs) + 1}" + (f" ({', '.join(where)})" if where else "")
+            flat = {**entry, **point}
+            for name in (
+                "strategy",
+                "strategy.name",
+            ):  # naming base's strategy again keeps its settings
+                if flat.get(name) == base["strategy"]["name"]:
+                    del flat[name]
+            try:
+                raw = _overrides(base, flat)
+                if skip_unsupported and _unsupported(raw):
+                    continue
+                cfg = validate(raw)
+                if _excluded(cfg, flat_excludes):
+                    continue
+                # Device "cpu" here: expansion checks the settings, not this machine's hardware.
+                resolve(cfg, device="cpu")
+            except ConfigError as err:
+                raise ConfigError(f"{label}: {str(err).removeprefix('--set: ')}") from None
+            configs.append(raw)
+    if not configs:
+        raise ConfigError("sweep: the spec expands to no configs (everything excluded?)")
+    return configs
+
+
+# ---- one config on a worker -------------------------------------------------------------------
+
+# token → (slot, open lock file): a worker process keeps its slot (its GPU) for its lifetime.
+_SLOTS: dict[str, tuple[int, Any]] = {}
+
+
+def claim_slot(token: str, n: int) -> int:
+    """A slot in 0..n-1 that no other live process of sweep `token` holds.
+
+    An flock on a file per slot: the kernel drops it when the process dies, so a replacement
+    worker takes over the slot (the GPU) of the one that died.
+    """
+    import fcntl
+
+    if token in _SLOTS:
+        return _SLOTS[token][0]
+    lock_dir = Path(tempfile.gettempdir()) / f"forget-sweep-{token}"
+    lock_dir.mkdir(exist_ok=True)
+    for slot in range(n):
+        fh = open(
+            lock_dir / f"{slot}.lock", "w"
+        )  # held open: the lock lives as long as the process
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            continue
+        _SLOTS[token] = (slot, fh)
+        return slot
+    return os.getpid() % n  # more processes than slots: spread them anyway
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """FORGET_THREADS=n while one config runs (the runner sets torch's threads from it)."""
+    if n is None:
+        yield
+        return
+    old = os.environ.get("FORGET_THREADS")
+    os.environ["FORGET_THREADS"] = str(n)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("FORGET_THREADS", None)
+        else:
+            os.environ["FORGET_THREADS"] = old
+
+
+def _dask_threads() -> int:
+    """Threads for a config on a Dask worker: $FORGET_THREADS, else the $OMP_NUM_THREADS the Dask
+    nanny sets (1 by default: one thread per task slot), else the cores shared by its slots."""
+    for var in ("FORGET_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return int(os.environ[var])
+    try:
+        from distributed import get_worker
+
+        slots = get_worker().state.nthreads
+    except (ImportError, ValueError):
+        slots = 1
+    return max(1, (os.cpu_count() or 1) // slots)
+
+
+def compute(
+    config: dict,
+    key: str,
+    threads: int | str | None = None,
+    gpus: tuple[str, int, int] | None = None,
+) -> dict:
+    """Run one canonical config in this process, without any store, and return what the driver
+    stores. Never raises for a failing config: the failure comes back as data.
+
+    threads: CPU threads for this config (None: the runner's own choice; "dask": ask the worker).
+    gpus: (sweep token, number of GPUs, number of processes): pins this process to one GPU, so
+    the processes of a sweep take the GPUs round-robin.
+    """
+    t0 = time.perf_counter()
+    out = {
+        "key": key,
+        "status": "failed",
+        "result": None,
+        "error": "",
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
+    try:
+        from engine.runner import run
+
+        if threads == "dask":
+            threads = _dask_threads()
+        if gpus is not None and config["train"]["device"] == "cuda":
+            import torch
+
+            token, n_gpus, n_procs = gpus
+            torch.cuda.set_device(claim_slot(token, n_procs) % n_gpus)
+        with _threads(threads):
+            result = run(config, store=None, use_cache=False)
+        if result.key != key:
+            out["error"] = (
+                f"the worker's engine gives key {result.key}, the driver's {key}: "
+                "workers need the same code and packages as the driver"
+            )
+        else:
+            out.update(status=result.status, result=result.to_dict(), error=result.message)
+    except Exception as err:  # reported per config; the sweep goes on
+        out["error"] = _one_line(err)
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+# ---- the sweep --------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One distinct config of a sweep and what became of it."""
+
+    index: int  # position of its first occurrence in the expansion
+    key: str
+    config: dict  # canonical (resolved) config
+    status: str = "pending"  # pending | done | diverged | failed
+    cached: bool = False
+    result: dict | None = None  # Result.to_dict() (done, diverged)
+    error: str = ""
+    worker: str = ""  # host:pid that computed it
+    seconds: float = 0.0
+
+    @property
+    def metrics(self) -> dict:
+        return (self.result or {}).get("metrics") or {}
+
+
+@dataclass
+class SweepResult:
+    entries: list[Entry]
+    duplicates: int = 0  # configs of the expansion that repeat an earlier one
+    backend: str = "loky"
+    n_jobs: int = 1
+    wall_s: float = 0.0
+    retried: int = 0  # rounds restarted after a worker was lost
+    extra: dict = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """cached (any status), done / failed (computed by this sweep: failed includes diverged)."""
+        c = {"total": len(self.entries), "cached": 0, "done": 0, "failed": 0, "pending": 0}
+        for e in self.entries:
+            if e.cached:
+                c["cached"] += 1
+            elif e.status == "pending":
+                c["pending"] += 1
+            else:
+                c["done" if e.status == "done" else "failed"] += 1
+        return c
+
+    def problems(self) -> list[Entry]:
+        """Entries without a clean result: failed, diverged (cached or not), never run."""
+        return [e for e in self.entries if e.status != "done"]
+
+    def varying(self) -> list[str]:
+        """Dotted config fields whose value differs between entries."""
+        flats = [leaves(e.config) for e in self.entries]
+        paths = list(dict.fromkeys(p for f in flats for p in f))
+        return [p for p in paths if len({json.dumps(f.get(p)) for f in flats}) > 1]
+
+    def summary(self) -> list[dict]:
+        """One row per config up to the seed: the varying fields, n (seeds with metrics),
+        failed, and mean ± sample std of ACC, BWT and forgetting over the seeds."""
+        by = [p for p in self.varying() if p != "train.seed"]
+        groups: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            flat = leaves(e.config)
+            groups.setdefault(json.dumps([flat.get(p) for p in by]), []).append(e)
+        rows = []
+        for label, members in groups.items():
+            row = dict(zip(by, json.loads(label), strict=True))
+            ok = [e.metrics for e in members if e.metrics]
+            row["n"] = len(ok)
+            row["failed"] = len(members) - len(ok)
+            for m in SUMMARY_METRICS:
+                values = [x[m] for x in ok if x.get(m) is not None and math.isfinite(x[m])]
+                row[f"{m}_mean"] = statistics.fmean(values) if values else None
+                row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else None
+            rows.append(row)
+        return rows
+
+    def summary_markdown(self) -> str:
+        rows = self.summary()
+        if not rows:
+            return ""
+        fields = [k for k in rows[0] if not k.endswith(("_mean", "_std"))]
+
+        def cell(row: dict, m: str) -> str:
+            mean, std = row[f"{m}_mean"], row[f"{m}_std"]
+            if mean is None:
+                return "—"
+            return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
+
+        head = fields + ["ACC", "BWT", "forgetting"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in rows:
+            vals = ["—" if row[f] is None else str(row[f]) for f in fields]
+            lines.append("| " + " | ".join(vals + [cell(row, m) for m in SUMMARY_METRICS]) + " |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        """The --json document: counts, the summary, and every entry with its R and metrics."""
+        return {
+            "counts": self.counts(),
+            "backend": self.backend,
+            "n_jobs": self.n_jobs,
+            "wall_s": round(self.wall_s, 3),
+            "duplicates": self.duplicates,
+            "retried": self.retried,
+            "summary": self.summary(),
+            "entries": [
+                {
+                    "key": e.key,
+                    "status": e.status,
+                    "cached": e.cached,
+                    "error": e.error,
+                    "worker": e.worker,
+                    "seconds": e.seconds,
+                    "config": e.config,
+                    "metrics": e.metrics,
+                    "R": (e.result or {}).get("R"),
+                }
+                for e in self.entries
+            ],
+        }
+
+
+def _configs(spec_or_configs: Any) -> list[dict]:
+    if isinstance(spec_or_configs, str | os.PathLike):
+        return expand(load_spec(spec_or_configs))
+    if isinstance(spec_or_configs, dict):
+        return expand(spec_or_configs)
+    return list(spec_or_configs)
+
+
+def _entries(raws: list[dict], trust_device: bool) -> tuple[list[Entry], int]:
+    """Canonical configs and keys, each distinct config once (ConfigError names the config)."""
+    entries: dict[str, Entry] = {}
+    for i, raw in enumerate(raws):
+        try:
+            cfg = validate(raw)
+            # A Dask cluster may have GPUs the driver lacks: an explicit device is checked
+            # where it runs; "auto" resolves here, so the key says what was asked for.
+            device = cfg.train.device if trust_device and cfg.train.device != "auto" else None
+            cfg = resolve(cfg, device=device)
+        except ConfigError as err:
+            raise ConfigError(f"sweep config {i + 1}: {err}") from None
+        key = config_key(cfg)
+        entries.setdefault(key, Entry(index=i, key=key, config=cfg.model_dump(mode="json")))
+    return list(entries.values()), len(raws) - len(entries)
+
+
+def collect(spec_or_configs: Any, store=None) -> SweepResult:
+    """What the store already holds for a sweep (computes nothing; the rest stays pending)."""
+    from engine.store import Store
+
+    store = store if store is not None else Store()
+    entries, duplicates = _entries(_configs(spec_or_configs), trust_device=True)
+    for e in entries:
+        hit = store.get_result(e.key)
+        if hit is not None:
+            e.status, e.cached, e.result, e.error = (
+                hit.get("status", "done"),
+                True,
+                hit,
+                hit.get("message", ""),
+            )
+    return SweepResult(entries, duplicates=duplicates, backend="none", n_jobs=0)
+
+
+def _lost_worker_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning a worker (not a config) failed: its configs are worth another round."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    errors: list[type[BaseException]] = [TerminatedWorkerError, BrokenProcessPool]
+    with contextlib.suppress(ImportError):
+        from distributed import KilledWorker
+
+        errors.append(KilledWorker)
+    return tuple(errors)
+
+
+@contextlib.contextmanager
+def _dask_client(scheduler: Any, n_jobs: int | None) -> Iterator[Any]:
+    """A distributed.Client: the one given, one for the address given, or a local cluster."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None and not isinstance(scheduler, str):
+        yield scheduler  # a Client the caller owns
+        return
+    if scheduler:
+        from distributed.comm import get_address_host_port, normalize_address
+
+        try:
+            get_address_host_port(normalize_address(scheduler))
+        except ValueError as err:
+            raise ConfigError(f"--scheduler: {err}; expected tcp://HOST:PORT") from None
+        try:
+            client = Client(scheduler, timeout="20s", set_as_default=False)
+        except OSError as err:
+            raise SweepError(
+                f"cannot reach a Dask scheduler at {scheduler!r}: {_one_line(err)}"
+            ) from None
+        with client:
+            yield client
+        return
+    cluster = LocalCluster(
+        n_workers=n_jobs or os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+    )
+    with cluster, Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+def _plan_local(
+    entries: list[Entry], n_jobs: int | None
+) -> tuple[int, int | None, tuple[str, int, int] | None]:
+    """(processes, CPU threads per config, GPU pinning) for a local sweep."""
+    cuda = any(e.config["train"]["device"] == "cuda" for e in entries)
+    n_gpus = 0
+    if cuda:
+        import torch
+
+        n_gpus = torch.cuda.device_count()
+    cores = os.cpu_count() or 1
+    if n_jobs is None or n_jobs < 1:
+        n_jobs = max(1, n_gpus) if cuda else cores  # one process per GPU, or per core
+    n_jobs = max(1, min(n_jobs, len(entries)))
+    if n_jobs == 1:
+        threads = None  # nothing to share: the runner's own choice
+    elif os.environ.get("FORGET_THREADS"):
+        threads = max(1, int(os.environ["FORGET_THREADS"]))
+    else:
+        threads = max(1, cores // n_jobs)  # processes × threads ≤ cores: no oversubscription
+    gpus = (uuid.uuid4().hex[:12], n_gpus, n_jobs) if n_gpus > 1 and n_jobs > 1 else None
+    return n_jobs, threads, gpus
+
+
+def run_sweep(
+    spec_or_configs: Any,
+    backend: str = "loky",
+    n_jobs: int | None = None,
+    scheduler: Any = None,
+    store=None,
+    on_event: EventFn | None = None,
+    retries: int = 1,
+) -> SweepResult:
+    """Run every config of a sweep that the store lacks; store results as they come back.
+
+    spec_or_configs: a spec dict (see :func:`expand`), a path to a YAML spec, or raw configs.
+    backend: "loky" (local processes; n_jobs default: one per GPU when configs use CUDA, else
+    one per core) or "dask" (scheduler: an address such as "tcp://10.0.0.5:8786", a
+    distributed.Client, or None for a local cluster of n_jobs single-threaded workers).
+    retries: further rounds for the configs in flight when a worker process is lost.
+    on_event: called with {"type": "start" | "result" | "retry" | "done", "counts": {...}, ...}.
+    """
+    from engine.store import Store
+
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"--backend: {backend!r} is not a backend; allowed: {', '.join(BACKENDS)}"
+        )
+    if scheduler is not None and backend != "dask":
+        raise ConfigError("--scheduler: a scheduler address needs --backend dask")
+    t0 = time.perf_counter()
+    entries, duplicates = _entries(_configs(spec_or_configs), trust_device=backend == "dask")
+    store = store if store is not None else Store()
+    for e in entries:
+        hit = store.get_result(e.key)
+        if hit is not None:
+            e.status, e.cached, e.result, e.error = (
+                hit.get("status", "done"),
+                True,
+                hit,
+                hit.get("message", ""),
+            )
+    todo = [e for e in entries if not e.cached]
+    out = SweepResult(entries, duplicates=duplicates, backend=backend, n_jobs=0)
+    by_key = {e.key: e for e in todo}
+
+    def emit(kind: str, **extra: Any) -> None:
+        if on_event is not None:
+            counts = out.counts()
+            counts["running"] = min(
+                out.n_jobs, counts["pending"]
+            )  # in flight: at most one per slot
+            on_event({"type": kind, "counts": counts, **extra})
+
+    def receive(payload: dict) -> None:
+        e = by_key[payload["key"]]
+        e.status, e.error, e.worker, e.seconds = (
+            payload["status"],
+            payload["error"],
+            payload["worker"],
+            payload["seconds"],
+        )
+        if payload["result"] is not None:
+            e.result = payload["result"]
+            store.put_result(e.key, e.result)  # the driver is the store's only writer
+        emit("result", entry=e)
+
+    if todo:
+        _execute(todo, out, backend, n_jobs, scheduler, retries, receive, emit)
+    else:
+        emit("start", total=len(entries), to_run=0, varying=out.varying())
+    out.wall_s = time.perf_counter() - t0
+    emit("done")
+    return out
+
+
+def _execute(
+    todo: list[Entry], out: SweepResult, backend, n_jobs, scheduler, retries, receive, emit
+) -> None:
+    """Send the missing configs to the workers; a lost worker's configs get `retries` more rounds."""
+    from joblib import Parallel, delayed, parallel_config
+
+    with contextlib.ExitStack() as stack:
+        if backend == "dask":
+            client = stack.enter_context(_dask_client(scheduler, n_jobs))
+            stack.enter_context(
+                parallel_config(backend="dask", client=client, wait_for_workers_timeout=60)
+            )
+            threads, gpus, jobs = "dask", None, -1
+            out.n_jobs = max(1, sum(client.ncores().values()))
+        else:
+            jobs, threads, gpus = _plan_local(todo, n_jobs)
+            out.n_jobs = jobs
+            stack.enter_context(parallel_config(backend="loky", inner_max_num_threads=threads))
+            if gpus is not None:
+                lock_dir = Path(tempfile.gettempdir()) / f"forget-sweep-{gpus[0]}"
+                stack.callback(shutil.rmtree, lock_dir, ignore_errors=True)
+        emit("start", total=len(out.entries), to_run=len(todo), varying=out.varying())
+        lost = ""
+        for attempt in range(retries + 1):
+            pending = [e for e in todo if e.status == "pending"]
+            if not pending:
+                break
+            if attempt:
+                out.retried += 1
+                emit("retry", reason=lost, resubmitted=len(pending))
+            # One config per task (they take seconds to hours), results in completion order.
+            parallel = Parallel(n_jobs=jobs, batch_size=1, return_as="generator_unordered")
+            try:
+                for payload in parallel(
+                    delayed(compute)(e.config, e.key, threads, gpus) for e in pending
+                ):
+                    receive(payload)
+            except _lost_worker_errors() as err:
+                lost = _one_line(err)
+            except TimeoutError as err:  # joblib's Dask backend found no worker to run on
+                raise SweepError(f"the Dask cluster has no workers: {_one_line(err)}") from None
+        for e in todo:
+            if e.status == "pending":
+                e.status, e.error = "failed", f"worker lost {retries + 1} times: {lost}"
+
+
+# ---- combining stores -------------------------------------------------------------------------
+
+
+def merge_results(source: str | os.PathLike, store=None) -> dict[str, int]:
+    """Copy the finished results of another store directory into `store` (default: this one).
+
+    For sweeps run from several drivers (or results computed on another machine): results are
+    keyed by config and engine version, so a key present in both is the same experiment and is
+    kept as it is here. Only results travel (not checkpoints or analysis extras). An entry the
+    other store holds from another engine version, or damaged, is skipped — and, as whenever a
+    store reads one, dropped there.
+    """
+    from engine.store import Store
+
+    store = store if store is not None else Store()
+    src_dir = Path(source).expanduser()
+    if not (src_dir / "cache.db").is_file():
+        raise ConfigError(f"cache merge: {str(source)!r} is not a result store (no cache.db in it)")
+    if src_dir.resolve() == store.directory.resolve():
+        raise ConfigError(f"cache merge: {str(source)!r} is this store itself")
+    src = Store(src_dir)
+    counts = {"copied": 0, "present": 0, "skipped": 0}
+    try:
+        keys = [
+            k[len("result:") :]
+            for k in src.cache.iterkeys()
+            if isinstance(k, str) and k.startswith("result:")
+        ]
+        for key in keys:
+            if store.has_result(key):
+                counts["present"] += 1
+                continue
+            data = src.get_result(key)
+            if data is None:
+                counts["skipped"] += 1
+                continue
+            store.put_result(key, data)
+            counts["copied"] += 1
+    finally:
+        src.close()
+    return counts
