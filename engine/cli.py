@@ -16,6 +16,9 @@ from engine.config import ConfigError
 COMMANDS = (
     "engine.commands.run",
     "engine.commands.cache",
+    "engine.commands.sweep",
+    "engine.commands.analyze",
+    "engine.commands.softmax_rank",
 )
 
 

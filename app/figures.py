@@ -1,0 +1,457 @@
+"""Pure figure builders: data in, a plotly Figure out (tests build them without a browser).
+
+Colours are readable with colour-vision deficiencies: matrices use the cividis scale, lines the
+Okabe–Ito palette. Axes say what they measure and in which unit; accuracies are fractions 0–1.
+Every figure is shown with :func:`png_config`, whose modebar button saves it as a PNG.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Okabe & Ito (2008), the yellow last: it is faint on white.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
+MATRIX_SCALE = "Cividis"
+ACC_AXIS = "test accuracy (fraction, 0–1)"
+STEP_AXIS = "training step (minibatches, all tasks)"
+
+
+def colour(i: int) -> str:
+    return PALETTE[i % len(PALETTE)]
+
+
+def dash(i: int) -> str:
+    """Line styles for curves that can coincide (the toy's MSE and dynamic temperature do)."""
+    return ("solid", "dash", "dot", "dashdot")[i % 4]
+
+
+def png_config(filename: str) -> dict:
+    """plotly config whose modebar camera button downloads the figure as ``filename``.png."""
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2},
+    }
+
+
+def _layout(fig: go.Figure, title: str = "", height: int = 380) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
+    )
+    return fig
+
+
+# -- continual learning ------------------------------------------------------------------------
+
+
+def r_matrix(R: Sequence[Sequence[float]], n_tasks: int | None = None) -> np.ndarray:
+    """R as a T×T float array, rows not trained yet as NaN."""
+    T = n_tasks or (len(R[0]) if R else 0)
+    m = np.full((T, T), np.nan)
+    for t, row in enumerate(R[:T]):
+        m[t, : len(row)] = row
+    return m
+
+
+def figure_r_heatmap(
+    R: Sequence[Sequence[float]], n_tasks: int | None = None, title: str = "", height: int = 380
+) -> go.Figure:
+    """R[t,i] as an annotated heatmap: rows = after training task t, columns = evaluated on task i.
+
+    Rows not trained yet stay empty; tasks are numbered from 1 as in the literature.
+    """
+    m = r_matrix(R, n_tasks)
+    T = m.shape[0]
+    labels = [str(i + 1) for i in range(T)]
+    z = [[None if math.isnan(v) else float(v) for v in row] for row in m]
+    text = [["" if v is None else f"{v:.2f}" for v in row] for row in z]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=labels,
+            y=labels,
+            text=text,
+            texttemplate="%{text}",
+            colorscale=MATRIX_SCALE,
+            zmin=0.0,
+            zmax=1.0,
+            colorbar={"title": {"text": "accuracy"}},
+            hovertemplate="after training task %{y}<br>evaluated on task %{x}<br>accuracy %{z:.3f}<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_xaxes(title_text="evaluated on task i", type="category", side="bottom")
+    fig.update_yaxes(title_text="after training task t", type="category", autorange="reversed")
+    return _layout(fig, title, height)
+
+
+def task_ends(curves: Mapping) -> list[int]:
+    """Training step at which each phase ended (the last evaluation point of each phase)."""
+    phases, steps = curves.get("phase") or [], curves.get("step") or []
+    ends = [
+        steps[i] for i in range(len(phases)) if i + 1 == len(phases) or phases[i + 1] != phases[i]
+    ]
+    return ends[:-1]  # the last one is the end of training, not a boundary
+
+
+def figure_task_curves(
+    curves: Mapping, boundaries: Sequence[int] | None = None, title: str = "", height: int = 380
+) -> go.Figure:
+    """Accuracy of every task on its test split over training steps (the blog's plot).
+
+    ``curves`` has ``step`` (global minibatch count) and ``acc`` (one list of per-task
+    accuracies per point); ``boundaries`` are the steps where one task's training ended
+    (dotted lines; from :func:`task_ends` when the curves carry ``phase``).
+    """
+    steps = list(curves.get("step") or [])
+    acc = np.asarray(curves.get("acc") or [], dtype=float).reshape(len(steps), -1)
+    fig = go.Figure()
+    for i in range(acc.shape[1]):
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=acc[:, i],
+                mode="lines+markers",
+                name=f"task {i + 1}",
+                line={"color": colour(i)},
+                marker={"size": 5},
+                hovertemplate=f"task {i + 1}<br>step %{{x}}<br>accuracy %{{y:.3f}}<extra></extra>",
+            )
+        )
+    if boundaries is None:
+        boundaries = task_ends(curves)
+    if boundaries:  # one trace of dotted segments (add_vline per boundary costs ~50 ms each)
+        fig.add_trace(
+            go.Scatter(
+                x=[x for b in boundaries for x in (b, b, None)],
+                y=[y for _ in boundaries for y in (0, 1.02, None)],
+                mode="lines",
+                line={"dash": "dot", "color": "#888", "width": 1},
+                name="end of a task",
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    fig.update_xaxes(title_text=STEP_AXIS, rangemode="tozero")
+    fig.update_yaxes(title_text=ACC_AXIS, range=[0, 1.02])
+    return _layout(fig, title, height)
+
+
+def stability_plasticity(R: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """(old-task accuracy, new-task accuracy) of a complete R.
+
+    old = mean_{i<T} R[T,i] (what is kept of the earlier tasks at the end: stability);
+    new = mean_i R[i,i] (how well each task is learned when it is the new one: plasticity).
+    """
+    m = np.asarray(R, dtype=float)
+    old = float(m[-1, :-1].mean()) if len(m) > 1 else float(m[-1, -1])
+    return old, float(np.diag(m).mean())
+
+
+def figure_stability_plasticity(
+    rows: Sequence[Mapping], title: str = "", height: int = 420
+) -> go.Figure:
+    """One point per run: x = new-task accuracy, y = old-task accuracy (both 0–1).
+
+    ``rows`` are dicts with ``label``, ``old`` and ``new`` (see :func:`stability_plasticity`).
+    The top-right corner is a learner that both learns and remembers every task.
+    """
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "#bbb"},
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    for k, row in enumerate(rows):
+        fig.add_trace(
+            go.Scatter(
+                x=[row["new"]],
+                y=[row["old"]],
+                mode="markers+text",
+                text=[row["label"]],
+                textposition="top center",
+                name=row["label"],
+                marker={"size": 13, "color": colour(k), "line": {"width": 1, "color": "white"}},
+                hovertemplate=f"{row['label']}<br>new-task accuracy %{{x:.3f}}<br>old-task accuracy %{{y:.3f}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(
+        title_text="new-task accuracy = mean_i R[i,i] (plasticity, 0–1)", range=[-0.02, 1.05]
+    )
+    fig.update_yaxes(
+        title_text="old-task accuracy = mean_{i<T} R[T,i] (stability, 0–1)", range=[-0.02, 1.05]
+    )
+    return _layout(fig, title, height)
+
+
+def seen_task_mean(curves: Mapping) -> list[float]:
+    """Mean accuracy over the tasks trained so far at each curve point (all tasks without phases)."""
+    acc = np.asarray(curves.get("acc") or [], dtype=float)
+    if acc.size == 0:
+        return []
+    phases = curves.get("phase")
+    if not phases:
+        return acc.mean(axis=1).tolist()
+    return [float(row[: min(len(row), p + 1)].mean()) for row, p in zip(acc, phases, strict=True)]
+
+
+def figure_compare_curves(
+    curves_by_label: Mapping[str, Mapping],
+    task: int | None = None,
+    title: str = "",
+    height: int = 380,
+) -> go.Figure:
+    """Overlaid curves of several runs: accuracy on ``task`` (0-based), or, with ``task=None``,
+    the mean accuracy over the tasks trained so far."""
+    fig = go.Figure()
+    for k, (label, curves) in enumerate(curves_by_label.items()):
+        steps = list(curves.get("step") or [])
+        if task is None:
+            y = seen_task_mean(curves)
+        else:
+            acc = np.asarray(curves.get("acc") or [], dtype=float).reshape(len(steps), -1)
+            y = acc[:, task].tolist() if task < acc.shape[1] else []
+        fig.add_trace(
+            go.Scatter(
+                x=steps,
+                y=y,
+                mode="lines+markers",
+                name=label,
+                line={"color": colour(k)},
+                marker={"size": 4},
+            )
+        )
+    what = (
+        "mean accuracy on the tasks seen so far" if task is None else f"accuracy on task {task + 1}"
+    )
+    fig.update_xaxes(title_text=STEP_AXIS, rangemode="tozero")
+    fig.update_yaxes(title_text=f"{what} (0–1)", range=[0, 1.02])
+    return _layout(fig, title, height)
+
+
+# -- softmax lab -----------------------------------------------------------------------------
+
+
+def _log_c_axis(fig: go.Figure) -> None:
+    fig.update_xaxes(
+        title_text="c (inverse temperature; log scale)", type="log", exponentformat="power"
+    )
+
+
+def figure_softmax_rank(curve: Mapping, title: str = "", height: int = 380) -> go.Figure:
+    """Numerical rank of column-wise softmax(c·B) against c (thesis Fig. 6.2.5)."""
+    fig = go.Figure(
+        go.Scatter(
+            x=curve["c"],
+            y=curve["rank"],
+            mode="lines+markers",
+            name="rank of softmax(c·B)",
+            line={"color": colour(0)},
+        )
+    )
+    fig.add_hline(
+        y=curve["argmax_rank"],
+        line={"dash": "dash", "color": colour(1)},
+        annotation_text=f"c → ∞: rank of the one-hot argmax = {curve['argmax_rank']}",
+        annotation_position="top right",
+    )
+    fig.add_hline(
+        y=1,
+        line={"dash": "dot", "color": colour(2)},
+        annotation_text="c → 0: uniform columns, rank 1",
+        annotation_position="bottom left",
+    )
+    _log_c_axis(fig)
+    fig.update_yaxes(
+        title_text=f"numerical rank (σ > {curve.get('rel_tol', 1e-3):g}·σ₁)", rangemode="tozero"
+    )
+    return _layout(fig, title, height)
+
+
+def figure_singular_values(
+    c: Sequence[float],
+    singular_values: Sequence[Sequence[float]],
+    title: str = "",
+    height: int = 380,
+    x_title: str | None = None,
+    log_x: bool = True,
+) -> go.Figure:
+    """Every singular value σ_k against c (or iterations), one line per k, log y."""
+    s = np.asarray(singular_values, dtype=float)
+    fig = go.Figure()
+    n = s.shape[1] if s.ndim == 2 else 0
+    # Below 1e-16·σ₁ a singular value is float64 round-off, not signal: leave it out.
+    floor = 1e-16 * s[:, :1] if n else 0.0
+    for k in range(n):
+        y = np.where(s[:, k] > floor[:, 0], s[:, k], np.nan)
+        shade = k / max(1, n - 1)
+        fig.add_trace(
+            go.Scatter(
+                x=list(c),
+                y=y,
+                mode="lines",
+                name=f"σ{k + 1}",
+                showlegend=n <= 10,
+                line={"color": _cividis(shade), "width": 1.5},
+            )
+        )
+    if log_x:
+        _log_c_axis(fig)
+    if x_title:
+        fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text="singular value (log scale)", type="log", exponentformat="power")
+    return _layout(fig, title, height)
+
+
+def _cividis(t: float) -> str:
+    from plotly.colors import sample_colorscale
+
+    return sample_colorscale("Cividis", [min(1.0, max(0.0, t))])[0]
+
+
+def figure_gap_bound(curve: Mapping, title: str = "", height: int = 380) -> go.Figure:
+    """Measured σ₁ − σ_n of softmax(c·B) against Proposition 2's bound (thesis 6.2.4)."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=curve["c"],
+            y=curve["gap"],
+            mode="lines+markers",
+            name="measured σ₁ − σ_n",
+            line={"color": colour(0)},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=curve["c"],
+            y=curve["bound"],
+            mode="lines",
+            name="bound √(1+r) − √(max(1/n − r, 0))",
+            line={"color": colour(5), "dash": "dash"},
+        )
+    )
+    _log_c_axis(fig)
+    fig.update_yaxes(title_text="spectral gap σ₁ − σ_n (no unit)", rangemode="tozero")
+    return _layout(fig, title, height)
+
+
+def figure_inner_products(ip: Mapping, title: str = "", height: int = 380) -> go.Figure:
+    """Inner products of softmax columns sharing their argmax vs not (thesis Fig. 6.8.1)."""
+    fig = go.Figure()
+    for k, (group, label) in enumerate(
+        (("same", "same argmax"), ("different", "different argmax"))
+    ):
+        stats = ip[group]
+        if not any(v is not None for v in stats["mean"]):
+            continue
+        c = ip["c"]
+        fig.add_trace(
+            go.Scatter(
+                x=c,
+                y=stats["max"],
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=c,
+                y=stats["min"],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=_rgba(colour(k * 5), 0.2),
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=c,
+                y=stats["mean"],
+                mode="lines",
+                name=f"{label} (mean, min–max band)",
+                line={"color": colour(k * 5)},
+            )
+        )
+    _log_c_axis(fig)
+    fig.update_yaxes(title_text="⟨m_i, m_j⟩ of two softmax columns", range=[-0.02, 1.02])
+    return _layout(fig, title, height)
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def figure_toy_rank(
+    results: Mapping[str, Mapping], centered: bool = False, title: str = "", height: int = 380
+) -> go.Figure:
+    """Rank of the toy's output over gradient-descent iterations, one line per loss."""
+    key = "rank_centered" if centered else "rank"
+    fig = go.Figure()
+    for k, (loss, res) in enumerate(results.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=res["iteration"],
+                y=res[key],
+                mode="lines",
+                name=loss,
+                line={"color": colour(k), "shape": "hv", "dash": dash(k)},
+            )
+        )
+    fig.update_xaxes(title_text="iteration (full-batch gradient steps)")
+    what = "rank of the centred logits" if centered else "rank of the logits A = W₃W₂W₁"
+    fig.update_yaxes(title_text=f"{what} (σ > 10⁻³·σ₁)", rangemode="tozero", dtick=1)
+    return _layout(fig, title, height)
+
+
+def figure_toy_singular_values(
+    result: Mapping, post: bool = False, title: str = "", height: int = 380
+) -> go.Figure:
+    """The toy's singular values over iterations, before (logits) or after the softmax."""
+    s = result["singular_values_post" if post else "singular_values"]
+    fig = figure_singular_values(
+        result["iteration"],
+        s,
+        title=title,
+        height=height,
+        log_x=False,
+        x_title="iteration (full-batch gradient steps)",
+    )
+    what = "post-softmax" if post else "pre-softmax (logits)"
+    fig.update_yaxes(title_text=f"{what} singular value (log scale)")
+    return fig
+
+
+def figure_perturbation(
+    perturbations: Mapping[str, Mapping], title: str = "", height: int = 380
+) -> go.Figure:
+    """Accuracy on Gaussian-perturbed inputs e_i + σξ against σ, one line per loss (Fig. 6.2.2)."""
+    fig = go.Figure()
+    for k, (loss, res) in enumerate(perturbations.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=res["sigma"],
+                y=res["accuracy"],
+                mode="lines+markers",
+                name=loss,
+                line={"color": colour(k), "dash": dash(k)},
+            )
+        )
+    fig.update_xaxes(title_text="noise σ (standard deviation per coordinate)")
+    fig.update_yaxes(title_text=ACC_AXIS, range=[0, 1.02])
+    return _layout(fig, title, height)

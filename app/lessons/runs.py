@@ -1,0 +1,80 @@
+"""Real experiments for the lessons, through the app's job manager (the app never trains itself).
+
+A lesson asks for a few small configs; identical requests from other sessions share one run,
+and a config that ran before, anywhere, comes straight from the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+import streamlit as st
+
+from app import live
+from engine import teaching
+from engine.config import ConfigError
+from engine.runner import Result, prepare
+
+
+def job_runner(cfgs: Mapping[str, dict]) -> Callable[..., Result] | None:
+    """Hand every config to the job manager, wait (under a spinner) for those that must train,
+    and return a ``run(config)`` that reads the finished results; None (after showing why)
+    when a run cannot be had."""
+    m = live.manager()
+    sid = live.session_id()
+    try:
+        jobs = {label: m.submit(cfg, session_id=sid) for label, cfg in cfgs.items()}
+    except ConfigError as err:
+        st.error(str(err))
+        return None
+    pending = [j for j in jobs.values() if j.active]
+    if pending:
+        with st.spinner(
+            f"Training {len(pending)} small run(s), a few seconds each; next time they come "
+            "straight from the cache…"
+        ):
+            for job in pending:
+                job.wait()
+    failed = [
+        f"{label}: {job.state} — {job.message}"
+        for label, job in jobs.items()
+        if job.state != "done"
+    ]
+    if failed:
+        st.error("Some runs did not finish: " + "; ".join(failed))
+        return None
+
+    def fetch(cfg: dict, on_event=None) -> Result:
+        key = prepare(cfg)[1]
+        job = m.get(key)
+        hit = m.result(key)
+        if hit is None:
+            raise RuntimeError(f"run {key} vanished from the store")
+        return Result.from_dict(hit, cached=job.cached if job is not None else True)
+
+    return fetch
+
+
+def real_runs(cfgs: Mapping[str, dict]) -> list[dict] | None:
+    """One summary row per labelled config (see :func:`engine.teaching.run_table`)."""
+    run = job_runner(cfgs)
+    return None if run is None else teaching.run_table(cfgs, run=run)
+
+
+def summary_frame(rows: list[dict], first: str = "approach") -> pd.DataFrame:
+    """The table a lesson shows: accuracies and forgetting metrics per run."""
+    return pd.DataFrame(
+        [
+            {
+                first: r["label"],
+                "old tasks, at the end": r["old_acc"],
+                "newest task, at the end": r["new_acc"],
+                "ACC (all tasks)": r["acc"],
+                "BWT": r["bwt"],
+                "forgetting": r["forgetting"],
+                "from the cache": "yes" if r["cached"] else "no (just trained)",
+            }
+            for r in rows
+        ]
+    )

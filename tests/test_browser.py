@@ -1,0 +1,117 @@
+"""The app in a real browser: start `streamlit run app/main.py`, press Run on the default
+experiment in Debian's Chromium (through playwright), wait for the R heatmap to fill, screenshot.
+
+The default experiment trains in about 10 s on an idle 2-core machine; the timeouts are
+generous so a busy machine makes the test slower, not red.
+
+Skips with the reason when Chromium or playwright is missing. FORGET_SCREENSHOT_DIR, when set,
+receives a copy of the screenshot (docs/screenshots/ is made that way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HEATMAP = "document.querySelector('.js-plotly-plot')"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 40.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A streamlit server on a free port with its own empty store; yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "FORGET_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("FORGET_HOSTED", None)
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "streamlit", "run", "app/main.py",
+            "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+        ],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+def test_default_experiment_fills_the_heatmap(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"{server}/", wait_until="domcontentloaded")
+            run = page.get_by_role("button", name="Run", exact=True)
+            run.wait_for(timeout=30_000)
+            t0 = time.monotonic()
+            run.click()
+            # The heatmap is the first plotly graph; plotly keeps its data on the element.
+            page.wait_for_function(
+                f"() => {{ const g = {HEATMAP}; return g && g.data[0].z[0].every(v => v !== null); }}",
+                timeout=90_000,
+            )
+            t_first = time.monotonic() - t0
+            page.get_by_text("Done: 5 of 5 tasks").wait_for(timeout=120_000)
+            t_done = time.monotonic() - t0
+            page.wait_for_function(
+                f"() => {{ const g = {HEATMAP}; return g && g.data[0].z.length === 5"
+                " && g.data[0].z.every(r => r.every(v => v !== null)); }",
+                timeout=10_000,
+            )
+            z = page.evaluate(f"() => {HEATMAP}.data[0].z")
+            shot = tmp_path / "forgetting.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert len(z) == 5 and all(0.0 <= v <= 1.0 for row in z for v in row)
+    assert all(z[t][t] > 0.8 for t in range(5)), "every task is learned right after training on it"
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("FORGET_SCREENSHOT_DIR"):
+        out = Path(os.environ["FORGET_SCREENSHOT_DIR"])
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, out / "forgetting.png")
+    print(f"\nRun → first row of R drawn: {t_first:.1f} s; → all 5 rows: {t_done:.1f} s")

@@ -1,0 +1,259 @@
+"""engine.jobs: one run per config however many ask, cancel and resume, a bounded queue, and
+hosted-mode caps that the API itself refuses (not only the widgets)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import tiny_config
+
+from engine.config import ConfigError
+from engine.jobs import CapExceeded, Caps, JobManager, count_params, estimate_steps, get_manager
+from engine.runner import prepare
+
+TIMEOUT = 60
+
+
+@pytest.fixture
+def manager():
+    m = JobManager(workers=1)
+    yield m
+    m.shutdown(wait=True)
+
+
+def gate(m: JobManager) -> threading.Event:
+    """Hold every job of ``m`` at its start event until the returned event is set."""
+    release = threading.Event()
+    original = m._on_event
+
+    def held(job, event):
+        if event["type"] == "start":
+            release.wait(TIMEOUT)
+        original(job, event)
+
+    m._on_event = held
+    return release
+
+
+def test_identical_requests_share_one_run(manager):
+    first = manager.submit(tiny_config(), session_id="tab-1")
+    second = manager.submit(tiny_config(), session_id="tab-2")
+    assert second is first
+    assert first.wait(TIMEOUT) and first.state == "done"
+    assert len(manager.store.list_results()) == 1
+    assert first.snapshot()["sessions"] == 2
+    # Once stored, the same config comes back finished at once, without queueing.
+    again = manager.submit(tiny_config(), session_id="tab-3")
+    assert again.state == "done" and again.cached
+    assert again.result["R"] == first.result["R"]
+    assert manager.status(first.key)["R"] == first.result["R"]
+
+
+def test_progress_reaches_the_store_and_matches_the_result(manager):
+    job = manager.submit(tiny_config())
+    job.wait(TIMEOUT)
+    snap = manager.status(job.key)
+    assert snap["state"] == "done" and snap["n_tasks"] == 5
+    assert snap["R"] == job.result["R"]
+    assert snap["curves"]["step"] == job.result["curves"]["step"]
+    # A finished run leaves no progress entry (Store.info counts those as running).
+    assert manager.store.get_progress(job.key) is None
+
+
+def test_progress_is_written_while_running(manager):
+    seen = []
+    original = manager._on_event
+
+    def spy(job, event):
+        original(job, event)
+        if event["type"] == "row":
+            seen.append(len(manager.store.get_progress(job.key)["R"]))
+
+    manager._on_event = spy
+    manager.submit(tiny_config()).wait(TIMEOUT)
+    assert seen == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("isolate", [True, False], ids=["process", "thread"])
+def test_cancel_stops_the_run_and_a_new_submit_resumes(isolate):
+    manager = JobManager(workers=1, isolate=isolate)
+    original = manager._on_event
+    cfg = tiny_config()
+    _, key = prepare(cfg)
+
+    def cancel_after_two_rows(job, event):
+        original(job, event)
+        if event["type"] == "row" and event["t"] == 1:
+            manager.cancel(job.key)
+
+    manager._on_event = cancel_after_two_rows
+    job = manager.submit(cfg)
+    assert job.wait(TIMEOUT)
+    assert job.state == "cancelled" and "2 finished tasks" in job.message
+    assert not manager.store.has_result(key)
+    assert len(manager.store.get_checkpoint(key)["R"]) == 2
+    assert manager.status(key)["state"] == "cancelled"
+
+    starts = []
+
+    def record(job, event):
+        original(job, event)
+        if event["type"] == "start":
+            starts.append(event["resumed_at"])
+
+    manager._on_event = record
+    again = manager.submit(cfg)
+    assert again is not job
+    assert again.wait(TIMEOUT) and again.state == "done"
+    assert starts == [2]  # resumed after the two finished tasks
+    assert len(again.result["R"]) == 5
+    assert again.result["R"][:2] == job.snapshot()["R"][:2]
+    manager.shutdown(wait=True)
+
+
+def test_a_crashed_run_fails_alone_and_can_run_again(manager, monkeypatch):
+    import multiprocessing
+    import os
+    import signal
+
+    # The dead run's lease on the key expires after the TTL; then the next run takes over.
+    monkeypatch.setenv("FORGET_LEASE_TTL", "1")
+    original = manager._on_event
+
+    def kill_the_run(job, event):
+        original(job, event)
+        if event["type"] == "row" and event["t"] == 0:
+            (proc,) = [
+                p for p in multiprocessing.active_children() if p.name.startswith("forget-run-")
+            ]
+            os.kill(proc.pid, signal.SIGKILL)
+
+    manager._on_event = kill_the_run
+    job = manager.submit(tiny_config())
+    assert job.wait(TIMEOUT)
+    assert job.state == "error" and "stopped unexpectedly" in job.message
+    assert not manager.store.has_result(job.key)
+    manager._on_event = original
+    again = manager.submit(tiny_config())
+    assert again.wait(TIMEOUT) and again.state == "done" and len(again.result["R"]) == 5
+
+
+def test_cancel_of_a_queued_job_never_starts_it(manager):
+    release = gate(manager)
+    running = manager.submit(tiny_config())
+    queued = manager.submit(tiny_config(train__seed=1))
+    assert manager.cancel(queued.key)
+    release.set()
+    assert queued.wait(TIMEOUT) and queued.state == "cancelled"
+    assert running.wait(TIMEOUT) and running.state == "done"
+    assert not manager.store.has_result(queued.key)
+    assert manager.cancel(running.key) is False  # nothing active to cancel
+
+
+def test_bounded_queue_refuses_with_a_clear_error():
+    m = JobManager(workers=1, max_queue=1)
+    release = gate(m)
+    try:
+        m.submit(tiny_config())
+        m.submit(tiny_config(train__seed=1))
+        with pytest.raises(
+            CapExceeded,
+            match=r"^queue: 2 runs are running or waiting, the most this server takes is 2",
+        ):
+            m.submit(tiny_config(train__seed=2))
+        # Asking again for a config that is already queued is not new work: it is shared.
+        assert m.submit(tiny_config(train__seed=1)).state == "queued"
+    finally:
+        for job in m.jobs():
+            m.cancel(job["key"])
+        release.set()
+        m.shutdown(wait=True)
+
+
+def test_bad_config_is_refused_at_submit(manager):
+    with pytest.raises(ConfigError, match=r"^train\.epochs: "):
+        manager.submit(tiny_config(train__epochs=0))
+    assert manager.jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"data__benchmark": "split-mnist"},
+            r"^data\.benchmark: 'split-mnist' is not offered on this hosted demo; allowed: split-digits, split-mnist5k$",
+        ),
+        (
+            {"train__epochs": 31},
+            r"^train\.epochs: 31 is over the hosted limit of 30 epochs per task$",
+        ),
+        (
+            {"model__depth": 8, "model__width": 4096},
+            r"^model: [\d,]+ parameters is over the hosted limit of 5,000,000",
+        ),
+        (
+            {"train__batch_size": 1, "train__epochs": 30},
+            r"^train\.batch_size: about [\d,]+ training steps is over the hosted limit of 20,000",
+        ),
+    ],
+)
+def test_hosted_caps_are_refused_by_the_api(monkeypatch, overrides, message):
+    monkeypatch.setenv("FORGET_HOSTED", "1")
+    m = JobManager(workers=1)
+    try:
+        assert m.hosted
+        with pytest.raises(CapExceeded, match=message):
+            m.submit(tiny_config(**overrides), session_id="visitor")
+        assert m.jobs() == []
+        # The same request is fine locally: local mode has no caps.
+        JobManager(workers=1, hosted=False).check_caps(prepare(tiny_config(**overrides))[0])
+    finally:
+        m.shutdown(wait=True)
+
+
+def test_hosted_caps_per_session(monkeypatch):
+    monkeypatch.setenv("FORGET_MAX_JOBS_PER_SESSION", "1")
+    m = JobManager(workers=1, hosted=True)
+    release = gate(m)
+    try:
+        m.submit(tiny_config(), session_id="a")
+        with pytest.raises(
+            CapExceeded,
+            match=r"^jobs per session: you already have 1 runs going \(hosted limit 1\)",
+        ):
+            m.submit(tiny_config(train__seed=1), session_id="a")
+        m.submit(tiny_config(train__seed=1), session_id="b")  # another visitor still gets a turn
+        assert m.submit(tiny_config(), session_id="b").owner == "a"  # joining a run costs nothing
+    finally:
+        for job in m.jobs():
+            m.cancel(job["key"])
+        release.set()
+        m.shutdown(wait=True)
+
+
+def test_hosted_caps_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("FORGET_BENCHMARKS", "split-digits")
+    monkeypatch.setenv("FORGET_MAX_EPOCHS", "3")
+    caps = Caps.from_env()
+    assert caps.benchmarks == ("split-digits",) and caps.max_epochs == 3
+    assert Caps() == Caps(None, None, None, None, None)  # local: no caps
+
+
+def test_parameter_count_and_step_estimate():
+    cfg, _ = prepare(tiny_config())  # digits 8×8 → 32 → 10 outputs (class-IL)
+    assert count_params(cfg) == 64 * 32 + 32 + 32 * 10 + 10
+    # 1,437 training images, 5 tasks, batch 64, 2 epochs: 2 × Σ ⌈n_t / 64⌉ ≈ 2 × 25
+    assert 45 <= estimate_steps(cfg) <= 55
+    big, _ = prepare(tiny_config(model__depth=64, model__width=8192))
+    assert count_params(big) > 4_000_000_000  # counted on the meta device, nothing allocated
+
+
+def test_get_manager_is_one_per_process_and_store(tmp_path, monkeypatch):
+    a = get_manager()
+    assert get_manager() is a
+    monkeypatch.setenv("FORGET_CACHE_DIR", str(tmp_path / "other"))
+    b = get_manager()
+    assert b is not a and b.store_dir == tmp_path / "other"
+    monkeypatch.setenv("FORGET_HOSTED", "1")
+    assert get_manager().hosted
