@@ -33,7 +33,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 
 $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	@echo ">> installing benchmark-only packages"
-	$(PY) -m pip install --quiet -r requirements-bench.txt -c requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-bench.txt  # --no-deps keeps the torch pins (bench/README.md)
 	@touch $@
 
 run: $(VENV)/.runtime

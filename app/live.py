@@ -3,8 +3,9 @@
 State is keyed by the config key, not by the browser session: the page asks the process-wide
 :class:`engine.jobs.JobManager` what it knows about the key, so navigating away and back, or a
 second tab, shows the same run in progress, and a config that was run before (by anyone) opens
-at once from the store. While a run is active, a fragment (``st.fragment(run_every=…)``) polls
-the manager twice a second and redraws only itself; when the run ends it reruns the page.
+at once from the store. While a run is active, two fragments (``st.fragment(run_every=…)``)
+poll the manager: the progress bar twice a second, the figures and cards once a second (each
+redraws only itself); when the run ends the page runs again and shows the finished view.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def hosted_secret() -> bool:
 
 def manager() -> JobManager:
     """The process-wide job manager (hosted mode from FORGET_HOSTED or the secrets); the first
-    call in a process also starts loading the default benchmark's data in the background."""
+    call also starts the process server that runs jobs, in the background."""
     m = get_manager(hosted=hosted_secret())
     m.warm_up()
     return m
@@ -79,9 +80,9 @@ _FIGURES_LOCK = threading.Lock()
 
 
 def cached_figure(name: str, signature: tuple, build: Callable[[], Any]) -> Any:
-    """The figure built for ``signature`` last time, else a new one. The live view polls twice
-    a second while the data changes every second or so, and building a plotly Figure costs
-    tens of milliseconds of the interpreter lock that the training thread needs."""
+    """The figure built for ``signature`` last time, else a new one: the live view redraws every
+    second for every viewer while the data changes less often, and building a plotly Figure
+    costs the server tens of milliseconds."""
     with _FIGURES_LOCK:
         hit = _FIGURES.get(name)
         if hit is not None and hit[0] == signature:

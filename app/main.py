@@ -18,7 +18,9 @@ import streamlit as st  # noqa: E402
 
 from app.sidebar import load_from_url  # noqa: E402
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": that folder name switches Streamlit into its legacy multipage mode, which runs a
+# page alone (outside st.navigation) for the first visitor of a fresh server on a shared link.
+PAGES = Path(__file__).resolve().parent / "views"
 # (file, title, icon); the first is the default page
 PAGE_LIST = (
     ("forgetting.py", "Forgetting", ":material/grid_on:"),

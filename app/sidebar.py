@@ -196,8 +196,9 @@ def field_widget(
         else:
             kwargs["step"] = float_step(start if start is not None else field.default)
             kwargs["format"] = "%g"
-        if start is None:
-            kwargs["placeholder"] = "empty: " + (help_text or "default").split("empty = ")[-1][:40]
+        if start is None:  # None has a meaning of its own ("empty = natural order", …)
+            meaning = (help_text or "").partition("empty = ")[2]
+            kwargs["placeholder"] = f"empty ({meaning})" if meaning else "empty"
         out = container.number_input(label, **kwargs)
     else:  # str (and anything else: pydantic validates the text)
         out = container.text_input(

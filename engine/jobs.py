@@ -50,7 +50,6 @@ from engine.runner import prepare
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
-FINISHED = ("done", "diverged", "cancelled", "error")
 PROGRESS_WRITE_S = 0.2  # the store gets at most ~5 progress writes a second per job (rows always)
 KEEP_FINISHED = 200  # finished jobs remembered in memory (status of cancelled/failed runs)
 

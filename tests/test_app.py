@@ -20,7 +20,7 @@ from engine.metrics import summarize
 from engine.runner import prepare
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
-PAGES = Path(MAIN).parent / "pages"
+PAGES = Path(MAIN).parent / "views"
 TIMEOUT = 60
 
 
@@ -35,7 +35,7 @@ def open_app(query: dict | None = None, page: str | None = None) -> AppTest:
         at.query_params.clear()
         for k, v in (query or {}).items():
             at.query_params[k] = str(v)
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

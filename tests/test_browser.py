@@ -67,7 +67,7 @@ def server(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc)
-        yield url
+        yield url, tmp_path / "streamlit.log"
     finally:
         proc.terminate()
         try:
@@ -80,6 +80,7 @@ def server(tmp_path):
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_default_experiment_fills_the_heatmap(server, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    server, log = server
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
@@ -105,6 +106,11 @@ def test_default_experiment_fills_the_heatmap(server, tmp_path):
             z = page.evaluate(f"() => {HEATMAP}.data[0].z")
             shot = tmp_path / "forgetting.png"
             page.screenshot(path=str(shot), full_page=True)
+        except sync_api.TimeoutError:
+            page.screenshot(path=str(tmp_path / "failure.png"))
+            text = page.inner_text("body")[-600:]
+            server_log = log.read_text()[-1500:]
+            pytest.fail(f"timed out; the page ends with:\n{text}\n--- server log:\n{server_log}")
         finally:
             browser.close()
     assert len(z) == 5 and all(0.0 <= v <= 1.0 for row in z for v in row)

@@ -1,0 +1,132 @@
+"""Pure figure builders for the Tunnel and Representations pages: results in, plotly out.
+
+Same conventions as app/figures.py: cividis for matrices, the Okabe–Ito palette for lines,
+labelled axes, accuracies as fractions 0–1. Layers are numbered from 1 like the thesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from app.figures import ACC_AXIS, MATRIX_SCALE, _layout, colour, dash
+
+LAYER_AXIS = "layer (1 = first hidden layer)"
+RANK_AXIS = "numerical rank of the representations"
+
+
+def layer_numbers(layers: Sequence[str]) -> list[int]:
+    return list(range(1, len(layers) + 1))
+
+
+def figure_tunnel(result: Mapping, title: str = "", height: int = 420) -> go.Figure:
+    """Rank by layer (left axis) with ID and OOD probe accuracy (right axis); the tunnel —
+    from the 95 % tunnel start to the last layer — shaded."""
+    layers = result["layers"]
+    x = layer_numbers(layers)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=result["rank"],
+            name="rank",
+            mode="lines+markers",
+            line={"color": colour(0)},
+            customdata=layers,
+            hovertemplate="layer %{x} (%{customdata})<br>rank %{y}<extra></extra>",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=result["probe"]["test_acc"],
+            name="probe accuracy (in distribution)",
+            mode="lines+markers",
+            line={"color": colour(1), "dash": dash(1)},
+        ),
+        secondary_y=True,
+    )
+    ood = result.get("ood")
+    if ood:
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=ood["acc"],
+                name=f"probe accuracy (OOD: {ood['name']})",
+                mode="lines+markers",
+                line={"color": colour(2), "dash": dash(2)},
+            ),
+            secondary_y=True,
+        )
+    start = (result.get("tunnel_start") or {}).get("0.95")
+    if start:
+        fig.add_vrect(
+            x0=start["layer"] - 0.5,
+            x1=len(layers) + 0.5,
+            fillcolor="grey",
+            opacity=0.15,
+            line_width=0,
+            annotation_text="tunnel (from the 95 % start)",
+            annotation_position="top left",
+        )
+    fig.update_xaxes(title_text=LAYER_AXIS, dtick=1)
+    fig.update_yaxes(title_text=RANK_AXIS, rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text=f"probe {ACC_AXIS}", range=[0, 1.02], secondary_y=True)
+    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    return _layout(fig, title, height)
+
+
+def figure_cka(
+    matrix: Sequence[Sequence[float]],
+    x_labels: Sequence[str],
+    y_labels: Sequence[str] | None = None,
+    title: str = "",
+    x_title: str = "layer",
+    y_title: str = "layer",
+    height: int = 420,
+) -> go.Figure:
+    """A CKA matrix (rows = y, columns = x) on a fixed 0–1 cividis scale."""
+    y_labels = list(x_labels) if y_labels is None else list(y_labels)
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.asarray(matrix, dtype=float).tolist(),  # plain JSON lists, not typed arrays
+            x=list(x_labels),
+            y=y_labels,
+            zmin=0.0,
+            zmax=1.0,
+            colorscale=MATRIX_SCALE,
+            colorbar={"title": "CKA"},
+            hovertemplate=f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>CKA %{{z:.3f}}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title_text=x_title, type="category")
+    fig.update_yaxes(title_text=y_title, type="category", autorange="reversed")
+    return _layout(fig, title, height)
+
+
+def figure_rank_lines(
+    lines: Mapping[str, Sequence[float]],
+    layers: Sequence[str],
+    title: str = "",
+    height: int = 400,
+) -> go.Figure:
+    """Rank by layer, one line per entry of ``lines`` (a temperature, a task)."""
+    x = layer_numbers(layers)
+    fig = go.Figure()
+    for i, (name, rank) in enumerate(lines.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=rank,
+                name=name,
+                mode="lines+markers",
+                line={"color": colour(i), "dash": dash(i)},
+            )
+        )
+    fig.update_xaxes(title_text=LAYER_AXIS, dtick=1)
+    fig.update_yaxes(title_text=RANK_AXIS, rangemode="tozero")
+    return _layout(fig, title, height)
