@@ -45,7 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished tasks are saved; run the same command again to resume", file=sys.stderr)
+        print(
+            "interrupted: finished tasks are saved; run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -59,7 +59,8 @@ class _Section(BaseModel):
 
 class DataConfig(_Section):
     benchmark: Benchmark = Field(
-        "split-digits", description="Dataset split into tasks; split-digits and split-mnist5k work offline"
+        "split-digits",
+        description="Dataset split into tasks; split-digits and split-mnist5k work offline",
     )
     split: str | None = Field(
         None,
@@ -67,13 +68,22 @@ class DataConfig(_Section):
         description="Classes per task, e.g. '2,2,2,2,2' or '3,7'; empty = equal tasks of the benchmark's default size",
     )
     n_tasks: int | None = Field(
-        None, ge=1, le=100, description="Number of tasks (permuted-mnist: permutations); empty = benchmark default"
+        None,
+        ge=1,
+        le=100,
+        description="Number of tasks (permuted-mnist: permutations); empty = benchmark default",
     )
     order_seed: int | None = Field(
-        0, ge=0, le=2**31 - 1, description="Seed of the class-order permutation; empty = natural order 0, 1, 2, …"
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="Seed of the class-order permutation; empty = natural order 0, 1, 2, …",
     )
     test_fraction: float = Field(
-        0.2, ge=0.05, le=0.5, description="Held-out share for the embedded and synthetic sets (fixed, stratified)"
+        0.2,
+        ge=0.05,
+        le=0.5,
+        description="Held-out share for the embedded and synthetic sets (fixed, stratified)",
     )
     synthetic_n: int = Field(
         10_000, ge=20, le=200_000, description="synthetic: number of images (train + test)"
@@ -83,16 +93,32 @@ class DataConfig(_Section):
     )
     synthetic_classes: int = Field(10, ge=2, le=100, description="synthetic: number of classes")
     synthetic_noise: float = Field(
-        1.0, ge=0.0, le=100.0, description="synthetic: noise std around each class prototype (higher = harder)"
+        1.0,
+        ge=0.0,
+        le=100.0,
+        description="synthetic: noise std around each class prototype (higher = harder)",
     )
 
 
 class ModelConfig(_Section):
-    arch: Arch | None = Field(None, description="Network: MLP, small CNN, VGG (32×32 family) or ResNet; empty = preset")
-    depth: int | None = Field(None, ge=1, le=64, description="MLP hidden layers / small-CNN conv layers; empty = preset")
-    width: int | None = Field(None, ge=1, le=8192, description="MLP hidden width / small-CNN base channels; empty = preset")
-    width_factor: float = Field(1.0, ge=0.0625, le=4.0, description="VGG/ResNet channel multiplier (thesis: ¼, 1, 2)")
-    skips: bool = Field(True, description="ResNet: keep the skip connections (off = thesis 5.15 ablation)")
+    arch: Arch | None = Field(
+        None, description="Network: MLP, small CNN, VGG (32×32 family) or ResNet; empty = preset"
+    )
+    depth: int | None = Field(
+        None, ge=1, le=64, description="MLP hidden layers / small-CNN conv layers; empty = preset"
+    )
+    width: int | None = Field(
+        None,
+        ge=1,
+        le=8192,
+        description="MLP hidden width / small-CNN base channels; empty = preset",
+    )
+    width_factor: float = Field(
+        1.0, ge=0.0625, le=4.0, description="VGG/ResNet channel multiplier (thesis: ¼, 1, 2)"
+    )
+    skips: bool = Field(
+        True, description="ResNet: keep the skip connections (off = thesis 5.15 ablation)"
+    )
     batch_norm: bool = Field(True, description="CNN/VGG/ResNet: use batch normalisation")
 
 
@@ -101,22 +127,32 @@ class TrainConfig(_Section):
     lr: float | None = Field(None, gt=0.0, le=10.0, description="Learning rate; empty = preset")
     momentum: float = Field(0.0, ge=0.0, lt=1.0, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="L2 weight decay of the optimizer")
-    batch_size: int | None = Field(None, ge=1, le=8192, description="Minibatch size; empty = preset")
+    batch_size: int | None = Field(
+        None, ge=1, le=8192, description="Minibatch size; empty = preset"
+    )
     epochs: int | None = Field(None, ge=1, le=1000, description="Epochs per task; empty = preset")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of initialisation and shuffling")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="Where to train; auto = CUDA, then MPS, then CPU"
     )
-    temperature: float = Field(1.0, ge=1e-3, le=1e4, description="Softmax temperature: the loss sees logits / T")
+    temperature: float = Field(
+        1.0, ge=1e-3, le=1e4, description="Softmax temperature: the loss sees logits / T"
+    )
     dynamic_temperature: bool = Field(
         False, description="Use T = ‖logits‖_F of each batch instead of a fixed T (thesis 6.2.5)"
     )
     compensate_lr: bool = Field(
-        False, description="Multiply the learning rate by T so gradients keep their size at high temperature"
+        False,
+        description="Multiply the learning rate by T so gradients keep their size at high temperature",
     )
-    amp: bool = Field(False, description="Mixed precision (bf16 autocast) on CUDA; ignored elsewhere")
+    amp: bool = Field(
+        False, description="Mixed precision (bf16 autocast) on CUDA; ignored elsewhere"
+    )
     evals_per_task: int = Field(
-        5, ge=1, le=100, description="Evaluations of every task during each task's training (accuracy curves)"
+        5,
+        ge=1,
+        le=100,
+        description="Evaluations of every task during each task's training (accuracy curves)",
     )
 
 
@@ -125,7 +161,8 @@ StrategyConfig = Annotated[Union[tuple(PARAMS_MODELS)], Field(discriminator="nam
 
 class ExperimentConfig(_Section):
     scenario: Scenario = Field(
-        "class", description="task = a head per task, id given; domain = one shared head; class = one growing head"
+        "class",
+        description="task = a head per task, id given; domain = one shared head; class = one growing head",
     )
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -217,9 +254,13 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "mps" if has_mps else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' was asked for but no CUDA GPU is available (use auto or cpu)")
+        raise ConfigError(
+            "train.device: 'cuda' was asked for but no CUDA GPU is available (use auto or cpu)"
+        )
     if device == "mps" and not has_mps:
-        raise ConfigError("train.device: 'mps' was asked for but MPS is not available (use auto or cpu)")
+        raise ConfigError(
+            "train.device: 'mps' was asked for but MPS is not available (use auto or cpu)"
+        )
     return device
 
 

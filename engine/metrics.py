@@ -50,7 +50,9 @@ def summarize(R: Sequence[Sequence[float]], baseline: Sequence[float] | None = N
         b = np.asarray(baseline, dtype=float)
         if b.shape != (T,):
             raise ValueError(f"baseline must have one value per task ({T}), got shape {b.shape}")
-        out["fwt"] = float((np.array([m[i - 1, i] for i in range(1, T)]) - b[1:]).mean()) if T > 1 else 0.0
+        out["fwt"] = (
+            float((np.array([m[i - 1, i] for i in range(1, T)]) - b[1:]).mean()) if T > 1 else 0.0
+        )
     return out
 
 

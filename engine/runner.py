@@ -50,7 +50,10 @@ class Result:
     def to_json_contract(self) -> dict:
         """The CLI's --json document (ARCHITECTURE.md), plus curves and status."""
         d = self.to_dict()
-        d["metrics"] = {k: self.metrics.get(k) for k in ("acc", "learning_acc", "bwt", "fwt", "forgetting", "rem")}
+        d["metrics"] = {
+            k: self.metrics.get(k)
+            for k in ("acc", "learning_acc", "bwt", "fwt", "forgetting", "rem")
+        }
         return d
 
     @classmethod
@@ -156,7 +159,9 @@ class _Heartbeat:
         self.thread.join()
 
 
-def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_activations: int = 0) -> Result:
+def _train(
+    cfg: ExperimentConfig, key: str, store, on_event, cancel, record_activations: int = 0
+) -> Result:
     """Train from scratch, or from the stored checkpoint; store each task and the result
     (``store=None``: compute only)."""
     import torch
@@ -172,7 +177,9 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_acti
     bench = build_benchmark(cfg.data, cfg.scenario, device)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model, bench.input_shape, bench.n_outputs).to(device)
-    strategy = make_strategy(cfg.strategy, Context(bench, cfg.scenario, cfg.train, device, cfg.train.seed))
+    strategy = make_strategy(
+        cfg.strategy, Context(bench, cfg.scenario, cfg.train, device, cfg.train.seed)
+    )
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads(model, cfg.train.batch_size))
     evaluate = Evaluator(bench)
@@ -199,13 +206,32 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_acti
     timing["setup_s"] += time.perf_counter() - t_start
 
     total_steps = sum(_phase_steps(bench, p, cfg.train) for p in phases)
-    _emit(on_event, {
-        "type": "start", "key": key, "n_tasks": T, "n_phases": len(phases), "resumed_at": first_phase,
-        "total_steps": total_steps, "baseline": baseline, "R": R, "config": cfg.model_dump(mode="json"),
-    })
+    _emit(
+        on_event,
+        {
+            "type": "start",
+            "key": key,
+            "n_tasks": T,
+            "n_phases": len(phases),
+            "resumed_at": first_phase,
+            "total_steps": total_steps,
+            "baseline": baseline,
+            "R": R,
+            "config": cfg.model_dump(mode="json"),
+        },
+    )
 
     def progress(p: dict) -> None:
-        _emit(on_event, {"type": "progress", "key": key, **p, "global_step": step0 + p["step"], "total_steps": total_steps})
+        _emit(
+            on_event,
+            {
+                "type": "progress",
+                "key": key,
+                **p,
+                "global_step": step0 + p["step"],
+                "total_steps": total_steps,
+            },
+        )
 
     status, message = "done", ""
     for phase in range(first_phase, len(phases)):
@@ -216,7 +242,17 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_acti
         n_curve = len(curves.step)
         try:
             steps = train_phase(
-                model, strategy, bench, tasks, phase, cfg.train, evaluate, curves, step0, progress, cancel
+                model,
+                strategy,
+                bench,
+                tasks,
+                phase,
+                cfg.train,
+                evaluate,
+                curves,
+                step0,
+                progress,
+                cancel,
             )
         except Cancelled:
             _emit(on_event, {"type": "cancelled", "key": key, "phase": phase})
@@ -229,7 +265,9 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_acti
         if record_activations and store is not None:  # for drift and rank over time, from the store
             from engine.analysis.activations import record_after_task
 
-            store.put_extra(key, f"acts/{phase}", record_after_task(model, bench, record_activations))
+            store.put_extra(
+                key, f"acts/{phase}", record_after_task(model, bench, record_activations)
+            )
         if device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
@@ -239,7 +277,10 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_acti
         timing["train_s"] += t1 - t0
         timing["eval_s"] += t2 - t1
         for point in range(n_curve, len(curves.step)):
-            _emit(on_event, {"type": "eval", "key": key, "step": curves.step[point], "acc": curves.acc[point]})
+            _emit(
+                on_event,
+                {"type": "eval", "key": key, "step": curves.step[point], "acc": curves.acc[point]},
+            )
         # A phase fills every row up to the last task it covered (joint: all rows at once).
         while len(R) < min(T, max(tasks) + 1):
             R.append(row)
@@ -247,22 +288,50 @@ def _train(cfg: ExperimentConfig, key: str, store, on_event, cancel, record_acti
             _emit(on_event, {"type": "row", "key": key, "t": len(R) - 1, "row": row})
         step0 += steps
         if store is not None:
-            store.put_checkpoint(key, {
-                "model": model.state_dict(), "strategy": strategy.state_dict(), "R": R, "L": L,
-                "baseline": baseline, "curves": curves.to_dict(), "timing": timing, "step": step0, "phase": phase,
-            })
+            store.put_checkpoint(
+                key,
+                {
+                    "model": model.state_dict(),
+                    "strategy": strategy.state_dict(),
+                    "R": R,
+                    "L": L,
+                    "baseline": baseline,
+                    "curves": curves.to_dict(),
+                    "timing": timing,
+                    "step": step0,
+                    "phase": phase,
+                },
+            )
 
     timing["total_s"] = timing["train_s"] + timing["eval_s"] + timing["setup_s"]
     metrics = summarize(R, baseline) if len(R) == T else {}
     result = Result(
-        key=key, config=cfg.model_dump(mode="json"), R=R, baseline=baseline, metrics=metrics,
-        timing={k: round(v, 4) for k, v in timing.items()}, curves=curves.to_dict(), loss_matrix=L,
-        status=status, message=message, device=device.type,
+        key=key,
+        config=cfg.model_dump(mode="json"),
+        R=R,
+        baseline=baseline,
+        metrics=metrics,
+        timing={k: round(v, 4) for k, v in timing.items()},
+        curves=curves.to_dict(),
+        loss_matrix=L,
+        status=status,
+        message=message,
+        device=device.type,
     )
     if store is not None:
         store.put_result(key, result.to_dict())
         store.delete_checkpoint(key)
-    _emit(on_event, {"type": "done", "key": key, "cached": False, "status": status, "metrics": metrics, "message": message})
+    _emit(
+        on_event,
+        {
+            "type": "done",
+            "key": key,
+            "cached": False,
+            "status": status,
+            "metrics": metrics,
+            "message": message,
+        },
+    )
     return result
 
 

@@ -46,7 +46,9 @@ def _digest(payload: bytes) -> str:
 class Store:
     """Thin, typed access to the diskcache; safe to use from several threads and processes."""
 
-    def __init__(self, directory: str | os.PathLike | None = None, size_limit: int | None = None) -> None:
+    def __init__(
+        self, directory: str | os.PathLike | None = None, size_limit: int | None = None
+    ) -> None:
         self.directory = Path(directory) if directory is not None else cache_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
         self.cache = diskcache.Cache(
@@ -65,9 +67,9 @@ class Store:
         try:
             wrapper = json.loads(text)
             payload = wrapper["data"]
-            ok = wrapper.get("engine_version") == ENGINE_VERSION and wrapper.get("sha256") == _digest(
-                payload.encode()
-            )
+            ok = wrapper.get("engine_version") == ENGINE_VERSION and wrapper.get(
+                "sha256"
+            ) == _digest(payload.encode())
             data = json.loads(payload) if ok else None
         except (ValueError, KeyError, TypeError, AttributeError):
             data = None
@@ -77,7 +79,11 @@ class Store:
 
     def put_result(self, key: str, result: dict) -> None:
         payload = json.dumps(result, separators=(",", ":"))
-        wrapper = {"engine_version": ENGINE_VERSION, "sha256": _digest(payload.encode()), "data": payload}
+        wrapper = {
+            "engine_version": ENGINE_VERSION,
+            "sha256": _digest(payload.encode()),
+            "data": payload,
+        }
         meta = {
             "key": key,
             "saved_at": time.time(),

@@ -62,7 +62,11 @@ def make_optimizer(train_cfg, groups: list[dict]) -> torch.optim.Optimizer:
         param_groups = [{"params": [torch.zeros(0, requires_grad=True)], "lr": 0.0}]
     if train_cfg.optimizer == "sgd":
         return torch.optim.SGD(
-            param_groups, lr=lr, momentum=train_cfg.momentum, weight_decay=train_cfg.weight_decay, foreach=True
+            param_groups,
+            lr=lr,
+            momentum=train_cfg.momentum,
+            weight_decay=train_cfg.weight_decay,
+            foreach=True,
         )
     return torch.optim.Adam(param_groups, lr=lr, weight_decay=train_cfg.weight_decay, foreach=True)
 
@@ -111,7 +115,11 @@ def scaled_logits(logits: torch.Tensor, train_cfg) -> torch.Tensor:
 
 
 def task_loss(
-    logits: torch.Tensor, y: torch.Tensor, tid: torch.Tensor, head_mask: torch.Tensor | None, train_cfg
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    tid: torch.Tensor,
+    head_mask: torch.Tensor | None,
+    train_cfg,
 ) -> torch.Tensor:
     """Cross-entropy over the units each sample's task may use (its own head in task-IL)."""
     if head_mask is not None:
@@ -199,11 +207,15 @@ def train_phase(
     """Train one phase (the data of ``tasks``) for the configured epochs; return the step count."""
     device = bench.x_train.device
     idx = bench.train_index(tasks)
-    x, y, tid = strategy.phase_data(phase, bench.x_train[idx], bench.y_train[idx], bench.t_train[idx])
+    x, y, tid = strategy.phase_data(
+        phase, bench.x_train[idx], bench.y_train[idx], bench.t_train[idx]
+    )
     n, bs = len(x), train_cfg.batch_size
     steps_per_epoch = math.ceil(n / bs)
     total = train_cfg.epochs * steps_per_epoch
-    eval_at = {round(total * (k + 1) / train_cfg.evals_per_task) for k in range(train_cfg.evals_per_task)}
+    eval_at = {
+        round(total * (k + 1) / train_cfg.evals_per_task) for k in range(train_cfg.evals_per_task)
+    }
     report_every = max(1, total // 50)
     head_mask = bench.head_mask() if bench.scenario == "task" else None
     use_amp = train_cfg.amp and device.type == "cuda"
@@ -266,7 +278,14 @@ def train_phase(
                         break
                 if on_progress is not None and (step % report_every == 0 or step == total):
                     now = time.perf_counter()
-                    on_progress({"phase": phase, "step": step, "total": total, "step_s": (now - t_last) / report_every})
+                    on_progress(
+                        {
+                            "phase": phase,
+                            "step": step,
+                            "total": total,
+                            "step_s": (now - t_last) / report_every,
+                        }
+                    )
                     t_last = now
     finally:
         for hook in hooks:

@@ -21,7 +21,7 @@ from engine.store import Store
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
 # the pages' folder beside main.py (app/views; app/pages before the move)
-FOLDER = "views" if (Path(MAIN).parent / "views").is_dir() else "pages"
+FOLDER = "views"
 TIMEOUT = 60
 
 

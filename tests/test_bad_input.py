@@ -9,7 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.cli import main
-from engine.config import ConfigError, DataConfig, ModelConfig, TrainConfig, apply_overrides, field_info, resolve, validate
+from engine.config import (
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    apply_overrides,
+    field_info,
+    resolve,
+    validate,
+)
 from engine.strategies import PARAMS_MODELS
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -52,9 +61,15 @@ def out_of_range(draw):
     lo = info.get("ge", info.get("gt"))
     hi = info.get("le", info.get("lt"))
     if lo is not None:
-        sides.append(draw(st.floats(max_value=lo, allow_nan=False, allow_infinity=False)) - (0 if "gt" in info else 1))
+        sides.append(
+            draw(st.floats(max_value=lo, allow_nan=False, allow_infinity=False))
+            - (0 if "gt" in info else 1)
+        )
     if hi is not None:
-        sides.append(draw(st.floats(min_value=hi, allow_nan=False, allow_infinity=False)) + (0 if "lt" in info else 1))
+        sides.append(
+            draw(st.floats(min_value=hi, allow_nan=False, allow_infinity=False))
+            + (0 if "lt" in info else 1)
+        )
     value = draw(st.sampled_from(sides))
     return path, value
 
@@ -100,7 +115,9 @@ def test_arbitrary_overrides_are_accepted_or_refused_in_one_line(name, value):
         assert "\n" not in str(err) and str(err)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(out_of_range())
 def test_cli_exit_2_one_line_and_the_store_stays_empty(capsys, case):
     path, value = case

@@ -11,7 +11,18 @@ import pytest
 from engine.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--set", "depth=1", "--set", "width=32", "--set", "batch_size=64", "--set", "lr=0.005", "--epochs", "2"]
+TINY = [
+    "--set",
+    "depth=1",
+    "--set",
+    "width=32",
+    "--set",
+    "batch_size=64",
+    "--set",
+    "lr=0.005",
+    "--epochs",
+    "2",
+]
 
 
 def cli(*args, cache=None, timeout=180, **env_extra):
@@ -20,13 +31,29 @@ def cli(*args, cache=None, timeout=180, **env_extra):
     if cache:
         env["FORGET_CACHE_DIR"] = str(cache)
     return subprocess.run(
-        [sys.executable, "-m", "engine", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout
+        [sys.executable, "-m", "engine", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
     )
 
 
 def test_run_writes_the_json_contract_then_hits_the_cache(tmp_path):
     out = tmp_path / "r.json"
-    args = ["run", "--benchmark", "split-digits", "--scenario", "class", "--strategy", "naive", "--seed", "0", *TINY]
+    args = [
+        "run",
+        "--benchmark",
+        "split-digits",
+        "--scenario",
+        "class",
+        "--strategy",
+        "naive",
+        "--seed",
+        "0",
+        *TINY,
+    ]
     first = cli(*args, "--json", str(out), cache=tmp_path / "c")
     assert first.returncode == 0, first.stderr
     doc = json.loads(out.read_text())
@@ -71,13 +98,24 @@ def test_bad_input_exits_2_with_one_line(capsys, args, field):
 
 def test_bad_input_in_a_real_process_has_no_traceback(tmp_path):
     r = cli("run", "--set", "lam=-1", cache=tmp_path / "c")
-    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (
+        r.returncode == 2
+        and "Traceback" not in r.stderr
+        and len(r.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_missing_torchvision_data_is_one_clear_line(tmp_path):
     r = cli(
-        "run", "--benchmark", "split-mnist", "--epochs", "1", cache=tmp_path / "c",
-        FORGET_DATA_DIR=str(tmp_path / "nodata"), http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9",
+        "run",
+        "--benchmark",
+        "split-mnist",
+        "--epochs",
+        "1",
+        cache=tmp_path / "c",
+        FORGET_DATA_DIR=str(tmp_path / "nodata"),
+        http_proxy="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
     )
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "train-images-idx3-ubyte" in r.stderr and str(tmp_path / "nodata") in r.stderr

@@ -29,9 +29,11 @@ def test_every_field_has_default_description_and_range():
                 info = field_info(
                     f"strategy.{model.model_fields['name'].default}.{name}"
                     if model in PARAMS_MODELS
-                    else f"{ {DataConfig: 'data', ModelConfig: 'model', TrainConfig: 'train'}[model]}.{name}"
+                    else f"{ {DataConfig: 'data', ModelConfig: 'model', TrainConfig: 'train'}[model] }.{name}"
                 )
-                assert {"ge", "gt"} & info.keys() and {"le", "lt"} & info.keys(), f"{model.__name__}.{name} has no range"
+                assert {"ge", "gt"} & info.keys() and {"le", "lt"} & info.keys(), (
+                    f"{model.__name__}.{name} has no range"
+                )
 
 
 def test_resolve_fills_presets_and_is_idempotent():
@@ -49,7 +51,9 @@ def test_key_is_stable_and_sensitive():
     c = resolve(validate({"train": {"seed": 2}}), device="cpu")
     assert config_key(a) == config_key(b) != config_key(c)
     # Presets written out explicitly are the same experiment as presets left implicit.
-    explicit = resolve(validate({"train": {"seed": 1, "epochs": a.train.epochs, "lr": a.train.lr}}), device="cpu")
+    explicit = resolve(
+        validate({"train": {"seed": 1, "epochs": a.train.epochs, "lr": a.train.lr}}), device="cpu"
+    )
     assert config_key(explicit) == config_key(a)
     assert canonical_json(a) == canonical_json(b)
 
@@ -100,13 +104,24 @@ def test_unknown_strategy_lists_the_allowed_ones():
 
 
 def test_overrides_bare_and_dotted_names():
-    raw = apply_overrides({}, ["lr=0.01", "data.benchmark=split-mnist5k", "strategy=joint", "amp=true", "order_seed=none"])
+    raw = apply_overrides(
+        {},
+        [
+            "lr=0.01",
+            "data.benchmark=split-mnist5k",
+            "strategy=joint",
+            "amp=true",
+            "order_seed=none",
+        ],
+    )
     cfg = validate(raw)
     assert cfg.train.lr == 0.01 and cfg.data.benchmark == "split-mnist5k"
     assert cfg.strategy.name == "joint" and cfg.train.amp is True and cfg.data.order_seed is None
 
 
-@pytest.mark.parametrize("item, match", [("lr", "name=value"), ("=3", "name=value"), ("nonsense=1", "unknown setting")])
+@pytest.mark.parametrize(
+    "item, match", [("lr", "name=value"), ("=3", "name=value"), ("nonsense=1", "unknown setting")]
+)
 def test_bad_overrides(item, match):
     with pytest.raises(ConfigError, match=match):
         apply_overrides({}, [item])

@@ -68,10 +68,22 @@ def test_mnist5k_embedded():
 
 
 def test_synthetic_any_shape_is_seeded():
-    b = bench(benchmark="synthetic", synthetic_n=600, synthetic_shape="3x16x16", synthetic_classes=6, n_tasks=3)
+    b = bench(
+        benchmark="synthetic",
+        synthetic_n=600,
+        synthetic_shape="3x16x16",
+        synthetic_classes=6,
+        n_tasks=3,
+    )
     assert b.input_shape == (3, 16, 16) and b.n_tasks == 3
     assert len(b.x_train) + len(b.x_test) == 600
-    again = bench(benchmark="synthetic", synthetic_n=600, synthetic_shape="3x16x16", synthetic_classes=6, n_tasks=3)
+    again = bench(
+        benchmark="synthetic",
+        synthetic_n=600,
+        synthetic_shape="3x16x16",
+        synthetic_classes=6,
+        n_tasks=3,
+    )
     assert torch.equal(b.x_train, again.x_train)
 
 
@@ -86,8 +98,12 @@ def test_permuted_mnist_builds_from_idx_files(tmp_path, monkeypatch):
     def write(name, n):
         imgs = torch.randint(0, 256, (n, 28, 28), generator=g, dtype=torch.uint8)
         labels = torch.arange(n, dtype=torch.uint8) % 10
-        (raw / f"{name}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + imgs.numpy().tobytes())
-        (raw / f"{name}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.numpy().tobytes())
+        (raw / f"{name}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 2051, n, 28, 28) + imgs.numpy().tobytes()
+        )
+        (raw / f"{name}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 2049, n) + labels.numpy().tobytes()
+        )
 
     write("train", 40)
     write("t10k", 20)

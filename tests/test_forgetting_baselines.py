@@ -11,7 +11,9 @@ from engine.runner import run
 def results():
     runs = {}
     for scenario, strategy in [("class", "naive"), ("class", "joint"), ("task", "naive")]:
-        runs[scenario, strategy] = run({"scenario": scenario, "strategy": {"name": strategy}}, use_cache=False)
+        runs[scenario, strategy] = run(
+            {"scenario": scenario, "strategy": {"name": strategy}}, use_cache=False
+        )
     return runs
 
 

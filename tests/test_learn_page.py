@@ -15,7 +15,7 @@ from app.main import PAGE_LIST
 from app.share import VIEW_PREFIX, format_value, query_to_config
 from engine.runner import prepare
 
-PAGE = str(Path(__file__).resolve().parents[1] / "app" / "pages" / "learn.py")
+PAGE = str(Path(__file__).resolve().parents[1] / "app" / "views" / "learn.py")
 
 
 @pytest.fixture

@@ -23,19 +23,43 @@ def _args(cfg: dict) -> list[str]:
     """CLI flags for a tiny_config-shaped dict."""
     t, m = cfg["train"], cfg["model"]
     return [
-        "run", "--scenario", cfg["scenario"], "--strategy", cfg["strategy"]["name"], "--quiet",
-        "--epochs", str(t["epochs"]), "--device", "cpu",
-        "--set", f"depth={m['depth']}", "--set", f"width={m['width']}",
-        "--set", f"batch_size={t['batch_size']}", "--set", f"lr={t['lr']}",
-        "--set", f"evals_per_task={t['evals_per_task']}",
+        "run",
+        "--scenario",
+        cfg["scenario"],
+        "--strategy",
+        cfg["strategy"]["name"],
+        "--quiet",
+        "--epochs",
+        str(t["epochs"]),
+        "--device",
+        "cpu",
+        "--set",
+        f"depth={m['depth']}",
+        "--set",
+        f"width={m['width']}",
+        "--set",
+        f"batch_size={t['batch_size']}",
+        "--set",
+        f"lr={t['lr']}",
+        "--set",
+        f"evals_per_task={t['evals_per_task']}",
     ]
 
 
 def _spawn(cfg: dict, cache: Path, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FORGET_CACHE_DIR": str(cache), "FORGET_LEASE_TTL": "2"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "FORGET_CACHE_DIR": str(cache),
+        "FORGET_LEASE_TTL": "2",
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "engine", *_args(cfg), *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

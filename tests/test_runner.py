@@ -79,8 +79,12 @@ def test_joint_fills_every_row_with_the_one_model():
 def test_divergence_ends_with_status_and_message():
     r = run(
         tiny_config(
-            train__optimizer="sgd", train__lr=10.0, train__momentum=0.99, train__temperature=0.001,
-            model__depth=3, model__width=256,
+            train__optimizer="sgd",
+            train__lr=10.0,
+            train__momentum=0.99,
+            train__temperature=0.001,
+            model__depth=3,
+            model__width=256,
         )
     )
     assert r.status == "diverged"

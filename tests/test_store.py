@@ -7,7 +7,10 @@ from engine.store import Store
 
 def test_result_round_trip_and_listing(tmp_path):
     s = Store(tmp_path)
-    s.put_result("k1", {"R": [[1.0]], "config": {"a": 1}, "metrics": {"acc": 1.0}, "timing": {"total_s": 0.1}})
+    s.put_result(
+        "k1",
+        {"R": [[1.0]], "config": {"a": 1}, "metrics": {"acc": 1.0}, "timing": {"total_s": 0.1}},
+    )
     assert s.get_result("k1")["R"] == [[1.0]]
     rows = s.list_results()
     assert [r["key"] for r in rows] == ["k1"] and rows[0]["metrics"] == {"acc": 1.0}

@@ -10,7 +10,9 @@ def add_parser(subs) -> None:
     p = subs.add_parser("cache", help="what the result store holds; clear it")
     p.add_argument("action", choices=("info", "clear", "merge"))
     p.add_argument("other", nargs="?", metavar="OTHER_DIR", help="merge: the store to copy from")
-    p.add_argument("--json", metavar="PATH", help="also write the answer as JSON to PATH ('-' = stdout)")
+    p.add_argument(
+        "--json", metavar="PATH", help="also write the answer as JSON to PATH ('-' = stdout)"
+    )
     p.set_defaults(func=main)
 
 
@@ -23,10 +25,14 @@ def main(args) -> int:
         from engine.sweep import merge_results
 
         if not args.other:
-            raise ConfigError("cache merge: give the other store's directory (cache merge OTHER_DIR)")
+            raise ConfigError(
+                "cache merge: give the other store's directory (cache merge OTHER_DIR)"
+            )
         out = {**merge_results(args.other, store), "directory": str(store.directory)}
-        print(f"merged {args.other} into {out['directory']}: {out['copied']} copied, "
-              f"{out['present']} already here, {out['skipped']} skipped (other engine version or damaged)")
+        print(
+            f"merged {args.other} into {out['directory']}: {out['copied']} copied, "
+            f"{out['present']} already here, {out['skipped']} skipped (other engine version or damaged)"
+        )
     elif args.action == "info":
         out = store.info()
         for k, v in out.items():

@@ -22,15 +22,25 @@ def _settings_help() -> str:
     for params in PARAMS_MODELS:
         for name, f in params.model_fields.items():
             if name != "name":
-                lines.append(f"  strategy.{name:<16} [{params.model_fields['name'].default}] {_range(f)}  {f.description}")
+                lines.append(
+                    f"  strategy.{name:<16} [{params.model_fields['name'].default}] {_range(f)}  {f.description}"
+                )
     return "\n".join(lines)
 
 
 def _range(field) -> str:
     lo = hi = None
     for meta in field.metadata:
-        lo = getattr(meta, "ge", None) if getattr(meta, "ge", None) is not None else getattr(meta, "gt", lo)
-        hi = getattr(meta, "le", None) if getattr(meta, "le", None) is not None else getattr(meta, "lt", hi)
+        lo = (
+            getattr(meta, "ge", None)
+            if getattr(meta, "ge", None) is not None
+            else getattr(meta, "gt", lo)
+        )
+        hi = (
+            getattr(meta, "le", None)
+            if getattr(meta, "le", None) is not None
+            else getattr(meta, "lt", hi)
+        )
     default = "preset" if field.default is None else field.default
     return f"(default {default}" + (f", {lo}…{hi})" if lo is not None or hi is not None else ")")
 
@@ -50,7 +60,13 @@ def add_parser(subs) -> None:
     p.add_argument("--epochs", type=int, help="epochs per task (default: the benchmark's preset)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisation and shuffling")
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="any other setting (see below)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other setting (see below)",
+    )
     p.add_argument("--json", metavar="PATH", help="write the result as JSON ('-' = stdout)")
     p.add_argument("--no-cache", action="store_true", help="recompute and do not store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -87,14 +103,23 @@ class ProgressBar:
 
         kind = event["type"]
         if kind == "start":
-            self.bar = tqdm(total=event["total_steps"], unit="step", file=sys.stderr, desc="training", leave=False)
+            self.bar = tqdm(
+                total=event["total_steps"],
+                unit="step",
+                file=sys.stderr,
+                desc="training",
+                leave=False,
+            )
         elif kind == "task_start" and self.bar is not None:
             self.bar.set_description(f"task {event['phase'] + 1}")
         elif kind == "progress" and self.bar is not None:
             self.bar.update(event["global_step"] - self.done)
             self.done = event["global_step"]
         elif kind == "row" and self.bar is not None:
-            self.bar.write(f"after task {event['t'] + 1}: " + " ".join(f"{a:.3f}" for a in event["row"]), file=sys.stderr)
+            self.bar.write(
+                f"after task {event['t'] + 1}: " + " ".join(f"{a:.3f}" for a in event["row"]),
+                file=sys.stderr,
+            )
         elif kind in ("done", "diverged", "cancelled") and self.bar is not None:
             self.bar.close()
 
@@ -112,7 +137,9 @@ def print_table(result) -> None:
             f"ACC {m['acc']:.3f}  learning ACC {m['learning_acc']:.3f}  BWT {m['bwt']:+.3f}  "
             f"FWT {fwt}  forgetting {m['forgetting']:.3f}"
         )
-    print(f"time {result.timing.get('total_s', 0):.2f} s (train {result.timing.get('train_s', 0):.2f} s)")
+    print(
+        f"time {result.timing.get('total_s', 0):.2f} s (train {result.timing.get('train_s', 0):.2f} s)"
+    )
 
 
 def main(args) -> int:

@@ -57,7 +57,9 @@ class Benchmark:
 
     def head_mask(self) -> torch.Tensor:
         """T × n_outputs boolean table: which units each task's prediction may use."""
-        mask = torch.zeros(self.n_tasks, self.n_outputs, dtype=torch.bool, device=self.x_train.device)
+        mask = torch.zeros(
+            self.n_tasks, self.n_outputs, dtype=torch.bool, device=self.x_train.device
+        )
         for t, (lo, hi) in enumerate(self.heads):
             mask[t, lo:hi] = True
         return mask
@@ -116,7 +118,9 @@ def _normalise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tenso
 def _permutations(n_tasks: int, n_pixels: int, seed: int) -> list[torch.Tensor]:
     """Permuted-MNIST: task 0 keeps the image as it is, later tasks shuffle pixels (seeded)."""
     g = torch.Generator().manual_seed(seed)
-    return [torch.arange(n_pixels)] + [torch.randperm(n_pixels, generator=g) for _ in range(n_tasks - 1)]
+    return [torch.arange(n_pixels)] + [
+        torch.randperm(n_pixels, generator=g) for _ in range(n_tasks - 1)
+    ]
 
 
 def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu") -> Benchmark:
@@ -207,7 +211,11 @@ def _permuted_tasks(raw: RawData, x_train, x_test, data_cfg, scenario):
         ys_te = [raw.y_test.clone() for _ in range(n_tasks)]
     else:
         n_outputs = k * n_tasks
-        heads = [(k * t, k * t + k) for t in range(n_tasks)] if scenario == "task" else [(0, n_outputs)] * n_tasks
+        heads = (
+            [(k * t, k * t + k) for t in range(n_tasks)]
+            if scenario == "task"
+            else [(0, n_outputs)] * n_tasks
+        )
         ys_tr = [raw.y_train + k * t for t in range(n_tasks)]
         ys_te = [raw.y_test + k * t for t in range(n_tasks)]
     task_classes = [list(range(k)) for _ in range(n_tasks)]

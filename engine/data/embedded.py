@@ -58,7 +58,9 @@ def load_mnist5k(test_fraction: float) -> RawData:
 
 
 @lru_cache(maxsize=2)
-def load_synthetic(n: int, shape: str, n_classes: int, noise: float, test_fraction: float) -> RawData:
+def load_synthetic(
+    n: int, shape: str, n_classes: int, noise: float, test_fraction: float
+) -> RawData:
     """Seeded random images with a learnable class signal: a fixed random prototype per class,
     plus Gaussian noise of std ``noise``. Serves tests and benchmarks at full-dataset scale."""
     c, h, w = (int(s) for s in shape.split("x"))

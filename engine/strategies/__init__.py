@@ -13,8 +13,23 @@ import pkgutil
 from engine.strategies.base import Context, Strategy, StrategyParams
 
 ORDER = (
-    "naive", "joint", "cumulative", "frozen", "freeze-k", "low-lr", "l2", "ewc", "online-ewc",
-    "si", "lwf", "feature-distill", "replay", "agem", "der", "model-avg", "lora",
+    "naive",
+    "joint",
+    "cumulative",
+    "frozen",
+    "freeze-k",
+    "low-lr",
+    "l2",
+    "ewc",
+    "online-ewc",
+    "si",
+    "lwf",
+    "feature-distill",
+    "replay",
+    "agem",
+    "der",
+    "model-avg",
+    "lora",
 )
 
 REGISTRY: dict[str, tuple[type[StrategyParams], type[Strategy]]] = {}
@@ -24,7 +39,12 @@ for _info in pkgutil.iter_modules(__path__):
     _mod = importlib.import_module(f"{__name__}.{_info.name}")
     if hasattr(_mod, "Params") and hasattr(_mod, "IMPLEMENTATION"):
         REGISTRY[_mod.Params.model_fields["name"].default] = (_mod.Params, _mod.IMPLEMENTATION)
-REGISTRY = dict(sorted(REGISTRY.items(), key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0])))
+REGISTRY = dict(
+    sorted(
+        REGISTRY.items(),
+        key=lambda kv: (ORDER.index(kv[0]) if kv[0] in ORDER else len(ORDER), kv[0]),
+    )
+)
 
 STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 PARAMS_MODELS: tuple[type[StrategyParams], ...] = tuple(p for p, _ in REGISTRY.values())
@@ -46,6 +66,12 @@ def make_strategy(params: StrategyParams, ctx: Context) -> Strategy:
 
 
 __all__ = [
-    "Context", "Strategy", "StrategyParams", "REGISTRY", "STRATEGY_NAMES", "PARAMS_MODELS",
-    "make_strategy", "scenario_problem",
+    "Context",
+    "Strategy",
+    "StrategyParams",
+    "REGISTRY",
+    "STRATEGY_NAMES",
+    "PARAMS_MODELS",
+    "make_strategy",
+    "scenario_problem",
 ]

@@ -101,7 +101,13 @@ class Strategy:
         return x, y, tid
 
     def penalty(
-        self, t: int, model: nn.Module, x: torch.Tensor, y: torch.Tensor, tid: torch.Tensor, logits: torch.Tensor
+        self,
+        t: int,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        tid: torch.Tensor,
+        logits: torch.Tensor,
     ) -> torch.Tensor | None:
         """An extra loss term added to the task loss, or None."""
         return None

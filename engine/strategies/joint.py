@@ -17,4 +17,6 @@ class Joint(Strategy):
 
     def phases(self, n_tasks: int) -> list[list[int]]:
         return [list(range(n_tasks))]
+
+
 IMPLEMENTATION = Joint

@@ -14,4 +14,6 @@ class Params(StrategyParams):
 
 class Naive(Strategy):
     """Everything the base class does: one phase per task, plain cross-entropy."""
+
+
 IMPLEMENTATION = Naive
