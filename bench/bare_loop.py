@@ -79,7 +79,9 @@ def task_data(x, y, order: list[int], n_tasks: int):
 
 
 def mlp(width: int = 400, n_in: int = 784, n_out: int = 10) -> nn.Module:
-    return nn.Sequential(
+    """784-w-w-10 with the engine's initialisation: He-normal hidden layers with zero biases,
+    PyTorch's default for the head (the init decides how much a synthetic task is forgotten)."""
+    net = nn.Sequential(
         nn.Flatten(),
         nn.Linear(n_in, width),
         nn.ReLU(),
@@ -87,6 +89,10 @@ def mlp(width: int = 400, n_in: int = 784, n_out: int = 10) -> nn.Module:
         nn.ReLU(),
         nn.Linear(width, n_out),
     )
+    for layer in (net[1], net[3]):
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+    return net
 
 
 def make_model(args, input_shape: tuple[int, ...]) -> nn.Module:
