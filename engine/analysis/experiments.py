@@ -29,7 +29,6 @@ import hashlib
 import importlib
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from engine.config import (
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
+    _parse_value,
     format_error,
     n_classes,
     resolve,
@@ -198,20 +198,6 @@ def prepare(kind: str, raw: dict | Spec | None = None) -> tuple[Spec, str]:
 
 
 # ------------------------------------------------------------------ name=value overrides
-
-
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("none", "null", ""):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    if re.fullmatch(r"[+-]?\d+", low):
-        return int(low)
-    try:
-        return float(low)
-    except ValueError:
-        return text.strip()
 
 
 def setting_names(kind: str) -> dict[str, str]:
