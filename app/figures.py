@@ -240,6 +240,81 @@ def figure_compare_curves(
     return _layout(fig, title, height)
 
 
+# -- sweeps --------------------------------------------------------------------------------------
+
+SWEEP_METRICS = {
+    "acc": "ACC: final mean accuracy (0–1)",
+    "bwt": "BWT: backward transfer (−forgetting)",
+    "forgetting": "forgetting (0–1)",
+}
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def figure_sweep(
+    rows: Sequence[Mapping],
+    x: str,
+    by: Sequence[str] = (),
+    metrics: Sequence[str] = ("acc", "bwt"),
+    title: str = "",
+    height: int = 380,
+) -> go.Figure:
+    """A sweep's summary rows (``engine.sweep.SweepResult.summary``) as one panel per metric:
+    the metric's mean over seeds against the setting ``x``, error bars ± one sample standard
+    deviation, one line per combination of the ``by`` settings. A numeric ``x`` gives lines (on a
+    log axis when it spans two decades or more), any other gives grouped bars."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=len(metrics), subplot_titles=[SWEEP_METRICS[m] for m in metrics]
+    )
+    usable = [r for r in rows if r.get(x) is not None]
+    numeric = bool(usable) and all(_number(r[x]) for r in usable)
+    groups: dict[tuple, list[Mapping]] = {}
+    for r in usable:
+        groups.setdefault(tuple(r.get(b) for b in by), []).append(r)
+    for k, (group, members) in enumerate(groups.items()):
+        members = sorted(members, key=lambda r: r[x]) if numeric else members
+        name = ", ".join(f"{b.rsplit('.', 1)[-1]}={v}" for b, v in zip(by, group, strict=True))
+        xs = [r[x] if numeric else str(r[x]) for r in members]
+        for col, m in enumerate(metrics, start=1):
+            ys = [r.get(f"{m}_mean") for r in members]
+            errors = [r.get(f"{m}_std") or 0.0 for r in members]
+            style = {
+                "x": xs,
+                "y": ys,
+                "name": name or m,
+                "legendgroup": name,
+                "showlegend": col == 1 and bool(name),
+                "error_y": {"type": "data", "array": errors, "visible": True},
+                "marker": {"color": colour(k)},
+                "customdata": [[e, r.get("n")] for e, r in zip(errors, members, strict=True)],
+                "hovertemplate": f"{x}=%{{x}}<br>{m}=%{{y:.3f}} ± %{{customdata[0]:.3f}}"
+                "<br>seeds: %{customdata[1]}<extra>%{fullData.name}</extra>",
+            }
+            trace = (
+                go.Scatter(mode="lines+markers", line={"color": colour(k)}, **style)
+                if numeric
+                else go.Bar(**style)
+            )
+            fig.add_trace(trace, row=1, col=col)
+    positive = [r[x] for r in usable if numeric and r[x] > 0]
+    log = numeric and len(positive) == len(usable) and max(positive) >= 100 * min(positive)
+    fig.update_xaxes(
+        title_text=f"{x}{' (log scale)' if log else ''}",
+        type="log" if log else ("linear" if numeric else "category"),
+    )
+    for col, m in enumerate(metrics, start=1):
+        if m in ("acc", "forgetting"):
+            fig.update_yaxes(range=[0, 1.02], row=1, col=col)
+    if not numeric:
+        fig.update_layout(barmode="group")
+    fig.update_layout(legend={"title": {"text": ", ".join(b.rsplit(".", 1)[-1] for b in by)}})
+    return _layout(fig, title, height)
+
+
 # -- softmax lab -----------------------------------------------------------------------------
 
 

@@ -242,6 +242,9 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._warmed = False
+        # What this server was asked and did since it started (the Runs page shows it; the
+        # load test reads it to check that 20 sessions over 5 configs started 5 runs).
+        self.counts = {"requests": 0, "started": 0, "shared": 0, "from_store": 0, "refused": 0}
 
     # -- asking for runs -------------------------------------------------------------------
     def submit(
@@ -250,21 +253,32 @@ class JobManager:
         """The job for this config: finished (from the store), shared (already active), or new."""
         cfg, key = prepare(config)
         with self._lock:
+            self.counts["requests"] += 1
             job = self._jobs.get(key)
             if job is not None and job.active:
                 job.sessions.add(session_id)
+                self.counts["shared"] += 1
                 return job
         hit = self.store.get_result(key)
         if hit is not None:
+            with self._lock:
+                self.counts["from_store"] += 1
             return self._remember_finished(key, hit)
-        self.check_caps(cfg)
+        try:
+            self.check_caps(cfg)
+        except CapExceeded:
+            with self._lock:
+                self.counts["refused"] += 1
+            raise
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.active:  # another thread got here first
                 job.sessions.add(session_id)
+                self.counts["shared"] += 1
                 return job
             active = [j for j in self._jobs.values() if j.active]
             if len(active) >= self.workers + self.max_queue:
+                self.counts["refused"] += 1
                 raise CapExceeded(
                     f"queue: {len(active)} runs are running or waiting, the most this server takes "
                     f"is {self.workers + self.max_queue}; try again when one has finished"
@@ -273,6 +287,7 @@ class JobManager:
             if limit is not None and session_id is not None:
                 mine = sum(j.owner == session_id for j in active)
                 if mine >= limit:
+                    self.counts["refused"] += 1
                     raise CapExceeded(
                         f"jobs per session: you already have {mine} runs going (hosted limit "
                         f"{limit}); wait for one to finish or cancel it"
@@ -282,6 +297,7 @@ class JobManager:
             )
             job.progress = _empty_progress(cfg.data.n_tasks)
             self._jobs[key] = job
+            self.counts["started"] += 1
             self._prune()
             self._pool.submit(self._work, job)
         self._write_progress(job, force=True)

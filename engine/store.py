@@ -75,6 +75,8 @@ class Store:
             data = None
         if data is None:  # damaged or stale: drop it so the run is recomputed, never served
             self.cache.delete(f"result:{key}")
+        else:  # a read counts as use for the LRU cull: keep its listing row alive with it
+            self.cache.get(f"meta:{key}")
         return data
 
     def put_result(self, key: str, result: dict) -> None:

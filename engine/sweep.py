@@ -49,23 +49,37 @@ class SweepError(RuntimeError):
 # ---- the spec grammar -------------------------------------------------------------------------
 
 
-def load_spec(path: str | os.PathLike) -> dict:
-    """Read a sweep spec from YAML; a missing file or bad YAML is a one-line ConfigError."""
+SPECS_DIR = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
+
+
+def shipped_specs() -> dict[str, Path]:
+    """The sweep specs that come with the project (examples/sweeps), by name (the file stem):
+    the only ones a hosted app offers, since visitors give no file-system paths."""
+    return {p.stem: p for p in sorted(SPECS_DIR.glob("*.yaml"))}
+
+
+def parse_spec(text: str, name: str = "sweep file") -> dict:
+    """A sweep spec from YAML text; bad YAML is a one-line ConfigError naming line and column."""
     import yaml
 
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"sweep: cannot read {str(path)!r}: {err.strerror}") from None
     try:
         spec = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise ConfigError(f"sweep: {path.name} is not valid YAML: {problem}{where}") from None
+        raise ConfigError(f"sweep: {name} is not valid YAML: {problem}{where}") from None
     return spec
+
+
+def load_spec(path: str | os.PathLike) -> dict:
+    """Read a sweep spec from a YAML file; a missing file or bad YAML is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"sweep: cannot read {str(path)!r}: {err.strerror}") from None
+    return parse_spec(text, path.name)
 
 
 def _scalar(value: Any) -> bool:
@@ -146,8 +160,10 @@ def _unsupported(raw: dict) -> bool:
     return name in REGISTRY and scenario not in REGISTRY[name][0].scenarios
 
 
-def expand(spec: dict) -> list[dict]:
+def expand(spec: dict, max_configs: int | None = None) -> list[dict]:
     """Every raw config the spec describes, in order, each validated (ConfigError names it).
+    With ``max_configs``, a spec whose grid × list holds more is refused before expanding (the
+    app's limit: a visitor's upload must not make the server validate millions of configs).
 
     Order: list entries outermost, then the grid keys as written, the last varying fastest.
     Duplicates are kept here (run_sweep runs each distinct config once).
@@ -194,6 +210,12 @@ def expand(spec: dict) -> list[dict]:
     if not isinstance(skip_unsupported, bool):
         raise ConfigError(f"skip_unsupported: expected true or false, got {skip_unsupported!r}")
 
+    size = len(flat_entries) * math.prod(len(v) for v in grid.values())
+    if max_configs is not None and size > max_configs:
+        raise ConfigError(
+            f"sweep: grid × list makes {size:,} configs, more than the {max_configs:,} allowed "
+            "here; run it with `python -m engine sweep FILE`"
+        )
     configs = []
     names = list(grid)
     for i, entry in enumerate(flat_entries):
@@ -399,10 +421,30 @@ class SweepResult:
         paths = list(dict.fromkeys(p for f in flats for p in f))
         return [p for p in paths if len({json.dumps(f.get(p)) for f in flats}) > 1]
 
+    def factors(self) -> list[str]:
+        """The varying fields that say what differs, seed aside: a field that the others
+        determine is dropped (checked from the last to the first), so a sweep over strategies
+        shows ``strategy.name``, not also each strategy's own λ, k, α … that come with it, and
+        a benchmark's preset lr and batch size go with ``data.benchmark``."""
+        flats = [leaves(e.config) for e in self.entries]
+        kept = [p for p in self.varying() if p != "train.seed"]
+        for path in reversed(list(kept)):
+            others = [p for p in kept if p != path]
+            seen: dict[str, str] = {}
+            determined = True
+            for f in flats:
+                group, value = json.dumps([f.get(p) for p in others]), json.dumps(f.get(path))
+                if seen.setdefault(group, value) != value:
+                    determined = False
+                    break
+            if determined and others:
+                kept.remove(path)
+        return kept
+
     def summary(self) -> list[dict]:
-        """One row per config up to the seed: the varying fields, n (seeds with metrics),
-        failed, and mean ± sample std of ACC, BWT and forgetting over the seeds."""
-        by = [p for p in self.varying() if p != "train.seed"]
+        """One row per config up to the seed: the factors (see :meth:`factors`), n (seeds with
+        metrics), failed, and mean ± sample std of ACC, BWT and forgetting over the seeds."""
+        by = self.factors()
         groups: dict[str, list[Entry]] = {}
         for e in self.entries:
             flat = leaves(e.config)
@@ -466,11 +508,11 @@ class SweepResult:
         }
 
 
-def _configs(spec_or_configs: Any) -> list[dict]:
+def _configs(spec_or_configs: Any, max_configs: int | None = None) -> list[dict]:
     if isinstance(spec_or_configs, str | os.PathLike):
-        return expand(load_spec(spec_or_configs))
+        return expand(load_spec(spec_or_configs), max_configs)
     if isinstance(spec_or_configs, dict):
-        return expand(spec_or_configs)
+        return expand(spec_or_configs, max_configs)
     return list(spec_or_configs)
 
 
@@ -491,12 +533,13 @@ def _entries(raws: list[dict], trust_device: bool) -> tuple[list[Entry], int]:
     return list(entries.values()), len(raws) - len(entries)
 
 
-def collect(spec_or_configs: Any, store=None) -> SweepResult:
+def collect(spec_or_configs: Any, store=None, max_configs: int | None = None) -> SweepResult:
     """What the store already holds for a sweep (computes nothing; the rest stays pending)."""
     from engine.store import Store
 
     store = store if store is not None else Store()
-    entries, duplicates = _entries(_configs(spec_or_configs), trust_device=True)
+    configs = _configs(spec_or_configs, max_configs)
+    entries, duplicates = _entries(configs, trust_device=True)
     for e in entries:
         hit = store.get_result(e.key)
         if hit is not None:

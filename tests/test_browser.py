@@ -10,13 +10,10 @@ receives a copy of the screenshot (docs/screenshots/ is made that way).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,52 +26,17 @@ HEATMAP = "document.querySelector('.js-plotly-plot')"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+_spec = importlib.util.spec_from_file_location("load_sessions", ROOT / "bench/load_sessions.py")
+load_sessions = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(load_sessions)
 
 
 @pytest.fixture
 def server(tmp_path):
-    """A streamlit server on a free port with its own empty store; yields its URL."""
-    port = _free_port()
-    env = {**os.environ, "FORGET_CACHE_DIR": str(tmp_path / "cache")}
-    env.pop("FORGET_HOSTED", None)
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app/main.py",
-            "--server.headless", "true", "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc)
-        yield url, tmp_path / "streamlit.log"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    """A local-mode streamlit server on a free port with its own empty store: (URL, log path)."""
+    log = tmp_path / "streamlit.log"
+    with load_sessions.app_server(tmp_path / "cache", log, hosted=False) as (url, _pid):
+        yield url, log
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")

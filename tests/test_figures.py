@@ -115,3 +115,22 @@ def test_png_download_button_is_configured():
 def test_r_matrix_pads_with_nan():
     m = figures.r_matrix([[0.5, 0.6]], 2)
     assert m[0].tolist() == [0.5, 0.6] and np.isnan(m[1]).all()
+
+
+def test_sweep_figure_numeric_lines_with_error_bars_and_categorical_bars():
+    from app.figures import figure_sweep
+
+    rows = [
+        {"scenario": s, "strategy.lam": lam, "n": 3, "acc_mean": a, "acc_std": 0.01, "bwt_mean": -a / 2, "bwt_std": None}
+        for s, lam, a in [("task", 10, 0.8), ("task", 1, 0.7), ("class", 1, 0.2), ("class", 10, 0.25)]
+    ]  # fmt: skip
+    fig = figure_sweep(rows, "strategy.lam", by=["scenario"]).to_dict()
+    acc_task = fig["data"][0]
+    assert acc_task["name"] == "scenario=task" and list(acc_task["x"]) == [1, 10]  # sorted by x
+    assert list(acc_task["y"]) == [0.7, 0.8] and list(acc_task["error_y"]["array"]) == [0.01] * 2
+    assert list(fig["data"][1]["error_y"]["array"]) == [0.0, 0.0]  # one seed: no bar, not a gap
+    assert fig["layout"]["xaxis"]["type"] == "linear"  # one decade: no log axis
+    assert len(fig["data"]) == 4  # two groups × two metrics
+    bars = figure_sweep(rows, "scenario", by=["strategy.lam"], metrics=["acc"]).to_dict()
+    assert {t["type"] for t in bars["data"]} == {"bar"} and bars["layout"]["barmode"] == "group"
+    assert bars["layout"]["xaxis"]["type"] == "category"

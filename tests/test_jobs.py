@@ -48,6 +48,14 @@ def test_identical_requests_share_one_run(manager):
     assert again.state == "done" and again.cached
     assert again.result["R"] == first.result["R"]
     assert manager.status(first.key)["R"] == first.result["R"]
+    # The counters the Runs page shows: three requests, one run.
+    assert manager.counts == {
+        "requests": 3,
+        "started": 1,
+        "shared": 1,
+        "from_store": 1,
+        "refused": 0,
+    }
 
 
 def test_progress_reaches_the_store_and_matches_the_result(manager):
@@ -164,6 +172,7 @@ def test_bounded_queue_refuses_with_a_clear_error():
             m.submit(tiny_config(train__seed=2))
         # Asking again for a config that is already queued is not new work: it is shared.
         assert m.submit(tiny_config(train__seed=1)).state == "queued"
+        assert (m.counts["started"], m.counts["refused"], m.counts["shared"]) == (2, 1, 1)
     finally:
         for job in m.jobs():
             m.cancel(job["key"])

@@ -58,3 +58,30 @@ def test_info_and_clear(tmp_path):
     assert info["results"] == 1 and info["running"] == 1
     assert s.clear() >= 2
     assert s.info()["results"] == 0
+
+
+def _result_of_size(i: int, kib: int) -> dict:
+    # A result about `kib` KiB in size (curves are what makes real results big).
+    return {"R": [[i / 100]], "config": {"seed": i}, "curves": {"acc": [0.123456789] * (kib * 80)}}
+
+
+def test_size_cap_evicts_least_recently_used_results_first(tmp_path):
+    limit = 2 * 2**20
+    s = Store(tmp_path, size_limit=limit)
+    s.put_result("old", _result_of_size(0, 200))
+    s.put_result("read", _result_of_size(1, 200))
+    for i in range(2, 30):  # 28 × ~200 KiB: far past the 2 MiB cap
+        s.put_result(f"new{i}", _result_of_size(i, 200))
+        assert s.get_result("read")["R"] == [[0.01]]  # a visitor keeps reopening this one
+    assert s.info()["size_bytes"] <= 1.5 * limit  # culling keeps the store near its cap
+    assert s.get_result("read") is not None  # recently used: kept
+    assert s.get_result("old") is None  # least recently used: evicted, so recomputed if asked
+    assert s.get_result("new29")["config"] == {"seed": 29}  # the newest is there
+    # The listing only shows results that are still there.
+    listed = {r["key"] for r in s.list_results()}
+    assert "old" not in listed and {"read", "new29"} <= listed
+
+
+def test_size_cap_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORGET_CACHE_SIZE_MB", "3")
+    assert Store(tmp_path).info()["size_limit_bytes"] == 3 * 2**20

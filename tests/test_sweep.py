@@ -415,3 +415,23 @@ def test_cache_merge_copies_missing_results_only(tmp_path, capsys):
     ]
     assert main(["cache", "merge", str(tmp_path / "nothing")]) == 2
     assert "is not a result store" in capsys.readouterr().err
+
+
+def test_factors_drop_settings_that_come_with_another():
+    # Strategies at their defaults on two benchmarks: each strategy brings its own λ, and each
+    # benchmark its preset lr and batch size, so the table's columns are benchmark and strategy.
+    spec = {
+        "base": tiny_config(),
+        "list": [{"strategy": "naive"}, {"strategy": "ewc"}, {"strategy": "l2"}],
+        "grid": {"benchmark": ["split-digits", "split-mnist5k"], "seed": [0, 1]},
+    }
+    out = collect(spec)
+    assert "strategy.lam" in out.varying() and "train.seed" in out.varying()
+    assert out.factors() == ["data.benchmark", "strategy.name"]
+    assert len(out.summary()) == 6 and set(out.summary()[0]) >= {"strategy.name", "n"}
+    # A swept λ is a factor of its own.
+    lam = collect(
+        _small_spec(**{"strategy.lam": [1, 10], "seed": [0, 1]})
+        | {"base": tiny_config(strategy={"name": "ewc"})}
+    )
+    assert lam.factors() == ["strategy.lam"]

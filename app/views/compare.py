@@ -1,10 +1,11 @@
-"""Compare: several strategies, or one setting swept over values, on the sidebar's base config."""
+"""Compare: several strategies, or one setting swept over values, on the sidebar's base config;
+or a sweep file's results from the store (app/sweep_panel.py)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import live
+from app import live, sweep_panel
 from app.sidebar import SECTIONS, experiment_sidebar, sync_query, unwrap, view_default
 from engine.config import ConfigError, apply_overrides, field_names
 from engine.strategies import REGISTRY, STRATEGY_NAMES
@@ -66,7 +67,7 @@ def sweepable(strategy: str) -> list[str]:
     )
 
 
-modes = ("strategies", "sweep")
+modes = ("strategies", "sweep", "file")
 mode = st.radio(
     "compare",
     modes,
@@ -76,12 +77,20 @@ mode = st.radio(
     format_func={
         "strategies": "several strategies",
         "sweep": "one setting over several values",
+        "file": "a sweep file",
     }.get,
     horizontal=True,
     key="cmp:mode",
 )
 base = sel.raw
 scenario = sel.cfg.scenario
+if mode == "file":  # the sweep brings its own configs: the sidebar's base is not used
+    st.caption(
+        "A sweep file (as for `python -m engine sweep`) lists its own configs; the sidebar's "
+        "settings do not apply to it."
+    )
+    sync_query(base, sweep_panel.show_sweep(m))
+    st.stop()
 if mode == "strategies":
     usable = [n for n in STRATEGY_NAMES if scenario in REGISTRY[n][0].scenarios]
     wanted = view_default(

@@ -42,6 +42,13 @@ st.caption(
     f"{info['size_bytes'] / 2**20:.1f} MiB of {info['size_limit_bytes'] / 2**20:.0f} MiB{where} · engine {info['engine_version']}"
 )
 
+c = m.counts
+st.caption(
+    f"This server since it started: {c['requests']} requests · {c['started']} runs started · "
+    f"{c['shared']} shared with a run already going · {c['from_store']} opened from the store · "
+    f"{c['refused']} refused"
+)
+
 metas = [r for r in store.list_results() if r.get("kind", "run") == "run" and r.get("config")]
 if not metas:
     st.info("The store is empty: run something on the Forgetting or Compare page.")
