@@ -103,16 +103,12 @@ def draw_run(view: dict, key: str, prefix: str = "run") -> None:
     metric_cards(R, view.get("baseline"), n_tasks)
     left, right = st.columns(2)
     with left:
+        # R as inline SVG, not plotly: it is on screen with the page instead of after plotly's
+        # 4.7 MB of JavaScript has loaded (st.html would strip SVG; markdown keeps it).
         if n_tasks:
-            heatmap = cached_figure(
-                f"heatmap:{key}",
-                (n_tasks, tuple(tuple(r) for r in R)),
-                lambda: figures.figure_r_heatmap(R, n_tasks, title="Accuracy matrix R[t,i]"),
-            )
-            st.plotly_chart(
-                heatmap,
-                key=f"{prefix}:heatmap:{key}",
-                config=figures.png_config(f"R-heatmap-{key}"),
+            st.markdown(
+                figures.svg_r_heatmap(R, n_tasks, title="Accuracy matrix R[t,i]"),
+                unsafe_allow_html=True,
             )
     with right:
         curves = view.get("curves") or {}
@@ -185,9 +181,16 @@ def draw_finished(key: str, result: dict, from_store: bool = False) -> None:
         table = r_table(R, len(R[0]))
         with st.expander("R as a table, and downloads"):
             st.dataframe(table.style.format("{:.3f}"), key=f"rtable:{key}")
-            c1, c2 = st.columns(2)
+            c1, c2, c3 = st.columns(3)
             c1.download_button(
                 "R as CSV", table.to_csv(), f"R-{key}.csv", "text/csv", key=f"dl-csv:{key}"
+            )
+            c3.download_button(
+                "R heatmap as SVG",
+                figures.svg_r_heatmap(R, len(R[0]), title="Accuracy matrix R[t,i]"),
+                f"R-heatmap-{key}.svg",
+                "image/svg+xml",
+                key=f"dl-svg:{key}",
             )
             c2.download_button(
                 "Whole result as JSON",
@@ -256,6 +259,11 @@ def run_panel(key: str, raw: dict, autostart: bool = False) -> None:
         live_view(key)  # in this run: no second page run between the click and the live view
         return
     st.caption("Press Run to train this configuration; the heatmap fills in task by task.")
+    # The empty matrix shows what will fill in, and has the browser load the charting code
+    # while the visitor reads, so the first row appears as soon as it is computed.
+    from engine.runner import prepare
+
+    draw_run({"R": [], "n_tasks": prepare(raw)[0].data.n_tasks}, key, prefix="idle")
 
 
 # -- several runs side by side (Compare; a loaded sweep can call show_comparison too) ---------

@@ -5,6 +5,7 @@ two sessions asking for one config share one run."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -46,6 +47,16 @@ def tiny_query(**overrides) -> dict:
 
 def plotly_specs(at: AppTest) -> list[dict]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def heatmap_cells(at: AppTest) -> list[list[float]]:
+    """R as the page's SVG heatmap shows it (each cell carries data-t, data-i, data-value)."""
+    body = next(md.value for md in at.markdown if 'class="r-heatmap"' in md.value)
+    cells = re.findall(r'data-t="(\d+)" data-i="(\d+)" data-value="([0-9.]+)"', body)
+    rows: dict[int, list[float]] = {}
+    for t, _i, v in cells:
+        rows.setdefault(int(t), []).append(float(v))
+    return [rows[t] for t in sorted(rows)]
 
 
 def metric_values(at: AppTest) -> dict[str, str]:
@@ -134,9 +145,10 @@ def test_run_shows_the_engines_numbers():
     assert not at.exception
     result = m.store.get_result(key)
     assert any(s.value.startswith("Done: 5 of 5 tasks") for s in at.success)
-    heatmap = plotly_specs(at)[0]["data"][0]
-    assert heatmap["z"] == result["R"]
-    assert heatmap["text"][0][0] == f"{result['R'][0][0]:.2f}"
+    shown_R = heatmap_cells(at)
+    assert [len(r) for r in shown_R] == [len(r) for r in result["R"]]
+    flat = [v for r in result["R"] for v in r]
+    assert [v for r in shown_R for v in r] == pytest.approx(flat, abs=1e-6)
     expected = summarize(result["R"], result["baseline"])
     shown = metric_values(at)
     for label, name in (
@@ -149,7 +161,7 @@ def test_run_shows_the_engines_numbers():
     # The stored result opens at once in a new session: no Run button, same numbers.
     again = open_app(tiny_query())
     assert not [b for b in again.button if b.label == "Run"]
-    assert plotly_specs(again)[0]["data"][0]["z"] == result["R"]
+    assert heatmap_cells(again) == shown_R
 
 
 def test_cancel_button_stops_the_run_and_run_resumes(monkeypatch):

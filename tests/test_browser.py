@@ -22,7 +22,13 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-HEATMAP = "document.querySelector('.js-plotly-plot')"
+# R as the page's SVG heatmap holds it: one cell per trained (t, i), value in data-value.
+SHOWN_R = """() => {
+  const cells = [...document.querySelectorAll('svg.r-heatmap rect[data-value]')];
+  const R = [];
+  for (const c of cells) (R[+c.dataset.t] ??= [])[+c.dataset.i] = +c.dataset.value;
+  return R;
+}"""
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -52,20 +58,12 @@ def test_default_experiment_fills_the_heatmap(server, tmp_path):
             run.wait_for(timeout=30_000)
             t0 = time.monotonic()
             run.click()
-            # The heatmap is the first plotly graph; plotly keeps its data on the element.
-            page.wait_for_function(
-                f"() => {{ const g = {HEATMAP}; return g && g.data[0].z[0].every(v => v !== null); }}",
-                timeout=90_000,
-            )
+            page.wait_for_function(f"() => ({SHOWN_R})().length >= 1", timeout=90_000)
             t_first = time.monotonic() - t0
             page.get_by_text("Done: 5 of 5 tasks").wait_for(timeout=120_000)
             t_done = time.monotonic() - t0
-            page.wait_for_function(
-                f"() => {{ const g = {HEATMAP}; return g && g.data[0].z.length === 5"
-                " && g.data[0].z.every(r => r.every(v => v !== null)); }",
-                timeout=10_000,
-            )
-            z = page.evaluate(f"() => {HEATMAP}.data[0].z")
+            page.wait_for_function(f"() => ({SHOWN_R})().length === 5", timeout=10_000)
+            z = page.evaluate(SHOWN_R)
             shot = tmp_path / "forgetting.png"
             page.screenshot(path=str(shot), full_page=True)
         except sync_api.TimeoutError:
@@ -75,7 +73,7 @@ def test_default_experiment_fills_the_heatmap(server, tmp_path):
             pytest.fail(f"timed out; the page ends with:\n{text}\n--- server log:\n{server_log}")
         finally:
             browser.close()
-    assert len(z) == 5 and all(0.0 <= v <= 1.0 for row in z for v in row)
+    assert len(z) == 5 and all(len(row) == 5 and 0.0 <= v <= 1.0 for row in z for v in row)
     assert all(z[t][t] > 0.8 for t in range(5)), "every task is learned right after training on it"
     assert shot.stat().st_size > 10_000
     if os.environ.get("FORGET_SCREENSHOT_DIR"):

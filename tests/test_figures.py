@@ -134,3 +134,23 @@ def test_sweep_figure_numeric_lines_with_error_bars_and_categorical_bars():
     bars = figure_sweep(rows, "scenario", by=["strategy.lam"], metrics=["acc"]).to_dict()
     assert {t["type"] for t in bars["data"]} == {"bar"} and bars["layout"]["barmode"] == "group"
     assert bars["layout"]["xaxis"]["type"] == "category"
+
+
+def test_svg_heatmap_carries_R_and_leaves_untrained_rows_empty():
+    import re
+
+    svg = figures.svg_r_heatmap(R3[:2], n_tasks=3, title="R")
+    cells = re.findall(r'data-t="(\d)" data-i="(\d)" data-value="([0-9.]+)"', svg)
+    assert [(int(t), int(i), float(v)) for t, i, v in cells] == [
+        (t, i, R3[t][i]) for t in range(2) for i in range(3)
+    ]
+    assert svg.count("not trained yet") == 3  # the third row
+    assert ">0.95<" not in svg and ">0.80<" in svg  # values printed in the trained cells only
+    assert "evaluated on task i" in svg and "after training task t" in svg
+    assert "after training task 1, evaluated on task 2: accuracy 0.100" in svg  # the tooltip
+    # Colours follow cividis: the highest value gets the brightest cell.
+    dark, bright = figures._cividis(0.1), figures._cividis(0.9)
+    assert (
+        f'fill="{dark}" data-t="0" data-i="1"' in svg
+        and f'fill="{bright}" data-t="0" data-i="0"' in svg
+    )
