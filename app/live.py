@@ -391,14 +391,11 @@ def draw_comparison(prepared: list[tuple[str, dict, str]]) -> bool:
     per_row = 3
     for start in range(0, len(views), per_row):
         cols = st.columns(per_row)
-        for col, (label, key, v) in zip(cols, views[start : start + per_row], strict=False):
-            if v.get("n_tasks"):
-                col.plotly_chart(
-                    figures.figure_r_heatmap(
-                        v.get("R") or [], v["n_tasks"], title=label, height=320
-                    ),
-                    key=f"cmp:heat:{start}:{key}",
-                    config=figures.png_config(f"R-{label}"),
+        for col, (label, _key, v) in zip(cols, views[start : start + per_row], strict=False):
+            if v.get("n_tasks"):  # inline SVG, as on the Forgetting page
+                col.markdown(
+                    figures.svg_r_heatmap(v.get("R") or [], v["n_tasks"], title=label, height=320),
+                    unsafe_allow_html=True,
                 )
             else:
                 col.caption(f"{label}: {v['state']}")

@@ -182,9 +182,11 @@ def draw_sweep(name: str, result: SweepResult, statuses: dict[str, str]) -> None
     if stored == 0:
         return
     table = summary_frame(result)
-    numeric = table.select_dtypes("number").columns
+    shown = [n for m in SUMMARY_METRICS for n in (METRIC_NAMES[m], f"{METRIC_NAMES[m]} std")]
     st.dataframe(
-        table.style.format("{:.3f}", subset=[c for c in numeric if c not in ("seeds", "failed")]),
+        table.style.format("{:.3f}", subset=shown, na_rep="—").format(
+            "{:g}", subset=[f for f in numeric_factors(result) if f in table]
+        ),
         hide_index=True,
         key="cmp:sweep-summary",
     )

@@ -219,7 +219,9 @@ def test_compare_runs_several_strategies():
         assert row["ACC"] == pytest.approx(expected["acc"])
         assert row["BWT"] == pytest.approx(expected["bwt"])
     titles = [s["layout"]["title"]["text"] for s in plotly_specs(at)]
-    assert "Stability versus plasticity" in titles and titles.count("naive") == 1
+    assert "Stability versus plasticity" in titles
+    heatmaps = [md.value for md in at.markdown if 'class="r-heatmap"' in md.value]
+    assert len(heatmaps) == 2 and "<title>naive</title>" in heatmaps[0]
 
 
 def test_compare_sweeps_one_setting():
