@@ -205,7 +205,10 @@ def _train(
         timing["eval_s"] += time.perf_counter() - t0
     timing["setup_s"] += time.perf_counter() - t_start
 
-    total_steps = sum(_phase_steps(bench, p, cfg.train) for p in phases)
+    # An estimate from each phase's own data; a strategy whose phase_data grows or shrinks a
+    # phase (replay's grow_epoch, low-lr's held-out slice) corrects it as that phase starts.
+    planned = [_phase_steps(bench, p, cfg.train) for p in phases]
+    total_steps = sum(planned)
     _emit(
         on_event,
         {
@@ -229,7 +232,8 @@ def _train(
                 "key": key,
                 **p,
                 "global_step": step0 + p["step"],
-                "total_steps": total_steps,
+                # steps done before this phase + this phase's real length + the rest as planned
+                "total_steps": step0 + p["total"] + sum(planned[p["phase"] + 1 :]),
             },
         )
 

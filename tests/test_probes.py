@@ -190,3 +190,20 @@ def test_empty_or_bad_curves_raise():
         compression_kappa([0.5, 1.0, 1.0], depth=2)
     with pytest.raises(ValueError, match="layer_numbers"):
         compression_kappa([0.5, 1.0], layer_numbers=[1])
+
+
+def test_a_frozen_probe_scores_like_the_layer_probe_it_equals():
+    # fit_probe is train_probes for one layer: same accuracy on its own training split.
+    import torch
+
+    from engine.analysis.probes import fit_probe, train_probes
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 12, generator=g)
+    y = (x[:, 0] + 0.3 * x[:, 1] > 0).long()
+    probe = fit_probe(x, y, 2, epochs=30, lr=0.05, batch_size=64, seed=0)
+    assert probe.accuracy(x, y) > 0.9
+    layer = train_probes([x], y, [x], y, n_classes=2, epochs=30, lr=0.05, batch_size=64, seed=0)
+    assert probe.accuracy(x, y) == layer["train_acc"][0]
+    # Frozen: a shifted copy of the features is scored with the old standardisation.
+    assert probe.accuracy(x + 5.0, y) < probe.accuracy(x, y)

@@ -103,3 +103,19 @@ def test_task_incremental_uses_heads():
     task = run(tiny_config(scenario="task"))
     cls = run(tiny_config(scenario="class"))
     assert sum(task.baseline) / 5 > 0.3 and sum(cls.baseline) / 5 < 0.3
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"name": "naive"},
+        {"name": "replay", "buffer_size": 100, "grow_epoch": True},  # phases longer than planned
+    ],
+)
+def test_progress_ends_at_its_total(strategy):
+    events = []
+    result = run(tiny_config(strategy=strategy), on_event=events.append, use_cache=False)
+    progress = [e for e in events if e["type"] == "progress"]
+    last = progress[-1]
+    assert last["global_step"] == last["total_steps"] == result.curves["step"][-1]
+    assert all(e["global_step"] <= e["total_steps"] for e in progress)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -150,6 +151,37 @@ def ood_loss_rho(ood_acc: Sequence[float]) -> float:
     if best <= 0.0:
         return 0.0
     return (best - acc[-1]) / best
+
+
+# ------------------------------------------------------------------------- one frozen probe
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A linear probe fitted on one layer and then frozen: the train split's standardisation
+    and the weights, so it can score the same layer of a later model (representation
+    forgetting: a probe fitted after task t, applied after task t' > t)."""
+
+    stats: tuple[torch.Tensor, torch.Tensor]
+    weights: tuple[torch.Tensor, torch.Tensor]
+
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        return _accuracy([x], y, [self.stats], [self.weights])[0]
+
+
+def fit_probe(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_classes: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+) -> Probe:
+    """Fit one layer's probe (features ``x``, labels ``y`` in 0…n_classes−1) as
+    :func:`train_probes` does for every layer."""
+    stats = _standardiser(x)
+    return Probe(stats, _train([x], y, [stats], n_classes, epochs, lr, batch_size, seed)[0])
 
 
 # ------------------------------------------------------------------------------- training

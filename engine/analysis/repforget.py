@@ -137,7 +137,7 @@ def _local(bench, t: int, y: torch.Tensor) -> torch.Tensor:
 def compute(spec: Spec, progress: ex.Progress) -> dict:
     from engine.analysis.activations import collect, eval_subset
     from engine.analysis.cka import cka_drift
-    from engine.analysis.probes import _accuracy, _standardiser, _train
+    from engine.analysis.probes import fit_probe
     from engine.data import build_benchmark
     from engine.strategies import Context, make_strategy
     from engine.train import Cancelled, Curves, Evaluator, train_phase
@@ -155,10 +155,7 @@ def compute(spec: Spec, progress: ex.Progress) -> dict:
     seed = cfg.train.seed
 
     def probe_fit(x, y, k):
-        st = _standardiser(x)
-        return st, _train(
-            [x], y, [st], k, spec.probe_epochs, spec.probe_lr, spec.probe_batch, seed
-        )[0]
+        return fit_probe(x, y, k, spec.probe_epochs, spec.probe_lr, spec.probe_batch, seed)
 
     out: dict = {"tasks": T, "task_classes": bench.task_classes}
     timing = {}
@@ -216,8 +213,7 @@ def compute(spec: Spec, progress: ex.Progress) -> dict:
             for j in range(t + 1):
                 a, b = bench.test_slices[j]
                 feats = collect(model, bench.x_test[a:b], [last], spec.max_features)[0]
-                st, wb = probes[j]
-                P[t][j] = _accuracy([feats], _local(bench, j, bench.y_test[a:b]), [st], [wb])[0]
+                P[t][j] = probes[j].accuracy(feats, _local(bench, j, bench.y_test[a:b]))
             acts_by_task.append(collect(model, bench.x_test[ev], max_features=spec.max_features))
         timing[f"{kind}_s"] = round(time.perf_counter() - t_start, 3)
         # Drift of every layer on each task's own images, from the task's end onwards.

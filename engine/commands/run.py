@@ -113,6 +113,7 @@ class ProgressBar:
         elif kind == "task_start" and self.bar is not None:
             self.bar.set_description(f"task {event['phase'] + 1}")
         elif kind == "progress" and self.bar is not None:
+            self.bar.total = event["total_steps"]  # a phase may be longer than planned
             self.bar.update(event["global_step"] - self.done)
             self.done = event["global_step"]
         elif kind == "row" and self.bar is not None:
