@@ -533,6 +533,15 @@ def _entries(raws: list[dict], trust_device: bool) -> tuple[list[Entry], int]:
     return list(entries.values()), len(raws) - len(entries)
 
 
+def _fill_from_store(entries: list[Entry], store) -> None:
+    """Mark the entries whose result the store holds as cached, with that result."""
+    for e in entries:
+        hit = store.get_result(e.key)
+        if hit is not None:
+            e.status, e.cached, e.result = hit.get("status", "done"), True, hit
+            e.error = hit.get("message", "")
+
+
 def collect(spec_or_configs: Any, store=None, max_configs: int | None = None) -> SweepResult:
     """What the store already holds for a sweep (computes nothing; the rest stays pending)."""
     from engine.store import Store
@@ -540,15 +549,7 @@ def collect(spec_or_configs: Any, store=None, max_configs: int | None = None) ->
     store = store if store is not None else Store()
     configs = _configs(spec_or_configs, max_configs)
     entries, duplicates = _entries(configs, trust_device=True)
-    for e in entries:
-        hit = store.get_result(e.key)
-        if hit is not None:
-            e.status, e.cached, e.result, e.error = (
-                hit.get("status", "done"),
-                True,
-                hit,
-                hit.get("message", ""),
-            )
+    _fill_from_store(entries, store)
     return SweepResult(entries, duplicates=duplicates, backend="none", n_jobs=0)
 
 
@@ -653,15 +654,7 @@ def run_sweep(
     t0 = time.perf_counter()
     entries, duplicates = _entries(_configs(spec_or_configs), trust_device=backend == "dask")
     store = store if store is not None else Store()
-    for e in entries:
-        hit = store.get_result(e.key)
-        if hit is not None:
-            e.status, e.cached, e.result, e.error = (
-                hit.get("status", "done"),
-                True,
-                hit,
-                hit.get("message", ""),
-            )
+    _fill_from_store(entries, store)
     todo = [e for e in entries if not e.cached]
     out = SweepResult(entries, duplicates=duplicates, backend=backend, n_jobs=0)
     by_key = {e.key: e for e in todo}
