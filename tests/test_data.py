@@ -116,3 +116,36 @@ def test_permuted_mnist_builds_from_idx_files(tmp_path, monkeypatch):
     assert not torch.equal(first, second)
     c = bench("class", benchmark="permuted-mnist", n_tasks=3)
     assert c.n_outputs == 30 and c.y_train[80:].min() >= 20
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "scenario", "extra"),
+    [
+        ("split-digits", "class", {}),
+        ("split-digits", "domain", {"order_seed": 3}),
+        ("synthetic", "task", {"synthetic_n": 3000, "split": "3,3,4"}),
+    ],
+)
+def test_task_sorted_data_equals_standardise_then_split_bit_for_bit(benchmark, scenario, extra):
+    # The benchmark gathers each task's samples and standardises them in place (one copy);
+    # the numbers must be exactly those of standardising everything, then splitting by task.
+    from engine.data.benchmark import load_raw_data
+
+    cfg = resolve(
+        validate({"scenario": scenario, "data": {"benchmark": benchmark, **extra}}), device="cpu"
+    )
+    raw = load_raw_data(cfg.data)  # memoized: the benchmark below gets these very tensors
+    before = raw.x_train.clone()
+    bench = build_benchmark(cfg.data, scenario, "cpu")
+    x_tr = raw.x_train.float() / 255.0 if raw.x_train.dtype == torch.uint8 else raw.x_train.float()
+    mean = x_tr.mean(dim=(0, 2, 3), keepdim=True)
+    std = x_tr.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    x_all = (x_tr - mean) / std
+    sizes = [int(s) for s in cfg.data.split.split(",")]
+    order = class_order(raw.n_classes, cfg.data.order_seed)
+    start, parts = 0, []
+    for size in sizes:
+        parts.append(x_all[torch.isin(raw.y_train, torch.tensor(order[start : start + size]))])
+        start += size
+    assert torch.equal(bench.x_train, torch.cat(parts))
+    assert torch.equal(raw.x_train, before)  # standardising in place never touched the raw data

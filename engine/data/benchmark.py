@@ -107,12 +107,26 @@ def _to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
+def _stats(x_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of the (float) training set, for standardisation."""
+    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    return mean, std
+
+
 def _normalise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel standardisation with the training set's statistics."""
     x_train, x_test = _to_float(x_train), _to_float(x_test)
-    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
-    std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+    mean, std = _stats(x_train)
     return (x_train - mean) / std, (x_test - mean) / std
+
+
+def _gather_normalised(x: torch.Tensor, index: torch.Tensor, mean, std) -> torch.Tensor:
+    """``(x[index] - mean) / std`` with one copy of the data instead of three: the gather
+    copies, the standardisation then runs in place (bit for bit the same numbers). ``x`` is
+    the memoized raw data and is never written to."""
+    out = _to_float(x[index])  # gather first: for uint8 images that copies bytes, not floats
+    return out.sub_(mean).div_(std)
 
 
 def _permutations(n_tasks: int, n_pixels: int, seed: int) -> list[torch.Tensor]:
@@ -126,14 +140,7 @@ def _permutations(n_tasks: int, n_pixels: int, seed: int) -> list[torch.Tensor]:
 def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu") -> Benchmark:
     """Assemble a resolved data config into task-sorted tensors on ``device``."""
     raw = load_raw_data(data_cfg)
-    x_train, x_test = _normalise(raw.x_train, raw.x_test)
-    input_shape = tuple(x_train.shape[1:])
-
-    if data_cfg.benchmark == "permuted-mnist":
-        parts = _permuted_tasks(raw, x_train, x_test, data_cfg, scenario)
-    else:
-        parts = _split_tasks(raw, x_train, x_test, data_cfg, scenario)
-    (xs_tr, ys_tr, xs_te, ys_te, task_classes, heads, n_outputs) = parts
+    input_shape = tuple(raw.x_train.shape[1:])
 
     def stack(xs, ys):
         slices, start = [], 0
@@ -143,8 +150,32 @@ def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu")
         tids = torch.cat([torch.full((len(x),), t, dtype=torch.long) for t, x in enumerate(xs)])
         return torch.cat(xs).to(device), torch.cat(ys).to(device), tids.to(device), slices
 
-    x_tr, y_tr, t_tr, s_tr = stack(xs_tr, ys_tr)
-    x_te, y_te, t_te, s_te = stack(xs_te, ys_te)
+    if data_cfg.benchmark == "permuted-mnist":
+        x_train, x_test = _normalise(raw.x_train, raw.x_test)
+        parts = _permuted_tasks(raw, x_train, x_test, data_cfg, scenario)
+        (xs_tr, ys_tr, xs_te, ys_te, task_classes, heads, n_outputs) = parts
+        x_tr, y_tr, t_tr, s_tr = stack(xs_tr, ys_tr)
+        x_te, y_te, t_te, s_te = stack(xs_te, ys_te)
+    else:
+        task_classes, heads, n_outputs, unit = _split_layout(raw, data_cfg, scenario)
+        mean, std = _stats(_to_float(raw.x_train))
+
+        def tasks_of(x, y):
+            """Task-sorted, standardised inputs, their output units, task ids, slices."""
+            picks = [torch.isin(y, torch.tensor(c)).nonzero().squeeze(1) for c in task_classes]
+            index = torch.cat(picks)
+            slices, start = [], 0
+            for p in picks:
+                slices.append((start, start + len(p)))
+                start += len(p)
+            tids = torch.cat(
+                [torch.full((len(p),), t, dtype=torch.long) for t, p in enumerate(picks)]
+            )
+            x_sorted = _gather_normalised(x, index, mean, std)
+            return x_sorted.to(device), unit[y[index]].to(device), tids.to(device), slices
+
+        x_tr, y_tr, t_tr, s_tr = tasks_of(raw.x_train, raw.y_train)
+        x_te, y_te, t_te, s_te = tasks_of(raw.x_test, raw.y_test)
     return Benchmark(
         name=data_cfg.benchmark,
         scenario=scenario,
@@ -164,7 +195,9 @@ def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu")
     )
 
 
-def _split_tasks(raw: RawData, x_train, x_test, data_cfg, scenario):
+def _split_layout(raw: RawData, data_cfg, scenario):
+    """Classes of each task, each task's head, the number of output units, and unit[c]: the
+    output unit of raw class c (its position in the class order, or within its task)."""
     sizes = [int(s) for s in data_cfg.split.split(",")]
     order = class_order(raw.n_classes, data_cfg.order_seed)
     task_classes, offsets, start = [], [], 0
@@ -181,22 +214,11 @@ def _split_tasks(raw: RawData, x_train, x_test, data_cfg, scenario):
         heads = [(off, off + size) for off, size in zip(offsets, sizes, strict=True)]
         if scenario == "class":
             heads = [(0, n_outputs)] * len(sizes)
-    # unit[c] = the output unit of raw class c (its position in the class order, or within its task)
     unit = torch.full((raw.n_classes,), -1, dtype=torch.long)
     for t, classes in enumerate(task_classes):
         for pos, c in enumerate(classes):
             unit[c] = pos if scenario == "domain" else offsets[t] + pos
-
-    xs_tr, ys_tr, xs_te, ys_te = [], [], [], []
-    for classes in task_classes:
-        cls = torch.tensor(classes)
-        m_tr = torch.isin(raw.y_train, cls)
-        m_te = torch.isin(raw.y_test, cls)
-        xs_tr.append(x_train[m_tr])
-        ys_tr.append(unit[raw.y_train[m_tr]])
-        xs_te.append(x_test[m_te])
-        ys_te.append(unit[raw.y_test[m_te]])
-    return xs_tr, ys_tr, xs_te, ys_te, task_classes, heads, n_outputs
+    return task_classes, heads, n_outputs, unit
 
 
 def _permuted_tasks(raw: RawData, x_train, x_test, data_cfg, scenario):
