@@ -16,8 +16,9 @@ writes the whole result. Bad input exits 2 with one line naming the field.
 
 from __future__ import annotations
 
-import json
 import sys
+
+from engine.commands import write_json
 
 EXPERIMENTS = ("tunnel", "erosion", "repforget", "substitution", "temperature")
 VIEWS = ("cka", "rank", "probes")
@@ -260,12 +261,7 @@ def main(args) -> int:
     if args.json:
         from engine.analysis.experiments import clean
 
-        text = json.dumps(clean(result), indent=1)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text)
+        write_json(args.json, clean(result))
     return 0
 
 

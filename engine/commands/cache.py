@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
+from engine.commands import write_json
 
 
 def add_parser(subs) -> None:
@@ -41,6 +40,5 @@ def main(args) -> int:
         out = {"removed": store.clear(), "directory": str(store.directory)}
         print(f"removed {out['removed']} entries from {out['directory']}")
     if args.json:
-        text = json.dumps(out, indent=2)
-        sys.stdout.write(text + "\n") if args.json == "-" else open(args.json, "w").write(text)
+        write_json(args.json, out, indent=2)
     return 0

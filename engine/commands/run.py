@@ -6,9 +6,9 @@ contract document of ARCHITECTURE.md.
 
 from __future__ import annotations
 
-import json
 import sys
 
+from engine.commands import write_json
 from engine.config import BENCHMARKS, SCENARIOS, DataConfig, ModelConfig, TrainConfig
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES
 
@@ -160,10 +160,5 @@ def main(args) -> int:
         print(f"diverged: {result.message}", file=sys.stderr)
     print_table(result)
     if args.json:
-        text = json.dumps(result.to_json_contract(), indent=1)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text)
+        write_json(args.json, result.to_json_contract())
     return 3 if result.status == "diverged" else 0

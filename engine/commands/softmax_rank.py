@@ -8,9 +8,9 @@ result (singular values included).
 
 from __future__ import annotations
 
-import json
 import math
-import sys
+
+from engine.commands import write_json
 
 C_MIN, C_MAX, POINTS = 1e-5, 1e9, 57  # the default grid of softmax.DEFAULT_C_VALUES
 
@@ -93,10 +93,5 @@ def main(args) -> int:
     for c, r, g, b in zip(out["c"], out["rank"], out["gap"], out["bound"], strict=True):
         print(f"{c:>10.3g} {r:>5d} {g:>8.4f} {b:>8.4f}")
     if args.json:
-        text = json.dumps(out, indent=1)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text)
+        write_json(args.json, out)
     return 0

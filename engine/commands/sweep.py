@@ -9,8 +9,9 @@ are stored), 2 for a bad spec, 1 when the Dask scheduler cannot be reached.
 
 from __future__ import annotations
 
-import json
 import sys
+
+from engine.commands import write_json
 
 
 def add_parser(subs) -> None:
@@ -155,10 +156,5 @@ def main(args) -> int:
             file=sys.stderr,
         )
     if args.json:
-        text = json.dumps(out.to_dict(), indent=1)
-        if args.json == "-":
-            sys.stdout.write(text + "\n")
-        else:
-            with open(args.json, "w") as fh:
-                fh.write(text)
+        write_json(args.json, out.to_dict())
     return 3 if problems else 0

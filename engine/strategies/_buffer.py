@@ -17,6 +17,13 @@ def generator(
     return torch.Generator(device=device).manual_seed((seed * 1_000_003 + phase) * 16 + stream + 1)
 
 
+def buffer_samples(bench, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Device copies of the training rows ``index`` (a host tensor): inputs, output-unit
+    targets, task ids — what a buffer holding those rows rehearses."""
+    rows = index.to(bench.x_train.device)
+    return bench.x_train[rows], bench.y_train[rows], bench.t_train[rows]
+
+
 def reservoir_slots(
     n_seen: int, n_new: int, capacity: int, gen: torch.Generator, device: torch.device | str
 ) -> torch.Tensor:

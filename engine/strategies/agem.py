@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from engine.strategies._buffer import generator
+from engine.strategies._buffer import buffer_samples, generator
 from engine.strategies.base import Strategy, StrategyParams
 
 
@@ -70,9 +70,7 @@ class AGEM(Strategy):
         self._refresh()
 
     def _refresh(self) -> None:
-        b = self.ctx.bench
-        rows = self.index.to(b.x_train.device)
-        self.x, self.y, self.t = b.x_train[rows], b.y_train[rows], b.t_train[rows]
+        self.x, self.y, self.t = buffer_samples(self.ctx.bench, self.index)
 
     def before_task(self, t: int, model) -> None:
         self.gen = generator(self.ctx.seed, t, self.ctx.device, stream=3)

@@ -31,7 +31,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from engine.strategies._buffer import generator, reservoir_slots
+from engine.strategies._buffer import buffer_samples, generator, reservoir_slots
 from engine.strategies.base import Strategy, StrategyParams
 
 
@@ -74,10 +74,7 @@ class Replay(Strategy):
         self._refresh()
 
     def _refresh(self) -> None:
-        """Device copies of the buffer's samples (inputs, output-unit targets, task ids)."""
-        b = self.ctx.bench
-        rows = self.index.to(b.x_train.device)
-        self.x, self.y, self.t = b.x_train[rows], b.y_train[rows], b.t_train[rows]
+        self.x, self.y, self.t = buffer_samples(self.ctx.bench, self.index)
 
     # -- buffer update -----------------------------------------------------------------------
     def after_task(self, t: int, model) -> None:
