@@ -343,7 +343,8 @@ SWEEP_METRICS = {
 }
 
 
-def _number(v) -> bool:
+def is_number(v) -> bool:
+    """A plotted number: int or float, not bool (True is an int to Python)."""
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
@@ -365,7 +366,7 @@ def figure_sweep(
         rows=1, cols=len(metrics), subplot_titles=[SWEEP_METRICS[m] for m in metrics]
     )
     usable = [r for r in rows if r.get(x) is not None]
-    numeric = bool(usable) and all(_number(r[x]) for r in usable)
+    numeric = bool(usable) and all(is_number(r[x]) for r in usable)
     groups: dict[tuple, list[Mapping]] = {}
     for r in usable:
         groups.setdefault(tuple(r.get(b) for b in by), []).append(r)

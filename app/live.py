@@ -230,8 +230,9 @@ def live_view(key: str) -> None:
     st.fragment(charts, run_every=FIGURE_POLL_S)()
 
 
-def run_panel(key: str, raw: dict, autostart: bool = False) -> None:
-    """Everything below the config: Run button, live view, or the finished result."""
+def run_panel(key: str, raw: dict, n_tasks: int) -> None:
+    """Everything below the config: Run button, live view, or the finished result. ``n_tasks``
+    is the resolved config's (the sidebar resolved it already)."""
     m = manager()
     s = m.status(key)
     state = None if s is None else s["state"]
@@ -247,7 +248,7 @@ def run_panel(key: str, raw: dict, autostart: bool = False) -> None:
     elif state == "error":
         st.error(s.get("message") or "the run failed")
     slot = st.empty()
-    if slot.button("Run", type="primary", key=f"run:{key}") or autostart:
+    if slot.button("Run", type="primary", key=f"run:{key}"):
         from engine.config import ConfigError
 
         slot.empty()
@@ -261,9 +262,7 @@ def run_panel(key: str, raw: dict, autostart: bool = False) -> None:
     st.caption("Press Run to train this configuration; the heatmap fills in task by task.")
     # The empty matrix shows what will fill in, and has the browser load the charting code
     # while the visitor reads, so the first row appears as soon as it is computed.
-    from engine.runner import prepare
-
-    draw_run({"R": [], "n_tasks": prepare(raw)[0].data.n_tasks}, key, prefix="idle")
+    draw_run({"R": [], "n_tasks": n_tasks}, key, prefix="idle")
 
 
 # -- several runs side by side (Compare; a loaded sweep can call show_comparison too) ---------

@@ -29,10 +29,9 @@ MAX_UPLOAD_BYTES = 256 * 1024
 METRIC_NAMES = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting"}
 
 
-def summary_frame(result: SweepResult) -> pd.DataFrame:
-    """The summary rows as a table: the factors, n, failed, then each metric's mean and std."""
-    rows = result.summary()
-    factors = result.factors()
+def summary_frame(rows: list[dict], factors: list[str]) -> pd.DataFrame:
+    """The summary rows (SweepResult.summary) as a table: the factors, n, failed, then each
+    metric's mean and std."""
     out = []
     for r in rows:
         row = {f: r.get(f) for f in factors} | {"seeds": r["n"], "failed": r["failed"]}
@@ -59,14 +58,9 @@ def entries_frame(result: SweepResult, statuses: dict[str, str]) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def numeric_factors(result: SweepResult) -> list[str]:
-    """Factors whose values are all numbers: those make an x axis with lines."""
-    rows = result.summary()
-    return [
-        f
-        for f in result.factors()
-        if all(isinstance(r.get(f), int | float) and not isinstance(r.get(f), bool) for r in rows)
-    ]
+def numeric_factors(rows: list[dict], factors: list[str]) -> list[str]:
+    """Factors whose values are all numbers in the summary rows: those make an x axis with lines."""
+    return [f for f in factors if all(figures.is_number(r.get(f)) for r in rows)]
 
 
 def choose_spec(hosted: bool) -> tuple[str, dict, str | None] | None:
@@ -181,18 +175,16 @@ def draw_sweep(name: str, result: SweepResult, statuses: dict[str, str]) -> None
     )
     if stored == 0:
         return
-    table = summary_frame(result)
+    rows, factors = result.summary(), result.factors()  # once per draw: both scan every entry
+    table = summary_frame(rows, factors)
+    lines = numeric_factors(rows, factors)
     shown = [n for m in SUMMARY_METRICS for n in (METRIC_NAMES[m], f"{METRIC_NAMES[m]} std")]
     st.dataframe(
-        table.style.format("{:.3f}", subset=shown, na_rep="—").format(
-            "{:g}", subset=[f for f in numeric_factors(result) if f in table]
-        ),
+        table.style.format("{:.3f}", subset=shown, na_rep="—").format("{:g}", subset=lines),
         hide_index=True,
         key="cmp:sweep-summary",
     )
-    factors = result.factors()
     if factors:
-        lines = numeric_factors(result)
         options = lines + [f for f in factors if f not in lines]
         want = view_default("x", options[0])
         c1, c2 = st.columns([1, 2])
@@ -212,7 +204,7 @@ def draw_sweep(name: str, result: SweepResult, statuses: dict[str, str]) -> None
         )
         if metrics:
             fig = figures.figure_sweep(
-                result.summary(),
+                rows,
                 x,
                 by=[f for f in factors if f != x],
                 metrics=metrics,

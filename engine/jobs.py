@@ -265,11 +265,16 @@ class JobManager:
                 self.counts["from_store"] += 1
             return self._remember_finished(key, hit)
         try:
-            self.check_caps(cfg)
-        except CapExceeded:
+            return self._enqueue(cfg, key, session_id)
+        except CapExceeded:  # a cap or the queue bound: counted once, whichever refused
             with self._lock:
                 self.counts["refused"] += 1
             raise
+
+    def _enqueue(self, cfg: ExperimentConfig, key: str, session_id: str | None) -> Job:
+        """Queue a new job for ``key`` (or join one another thread queued meanwhile), unless a
+        hosted cap or the queue bound refuses it (CapExceeded)."""
+        self.check_caps(cfg)
         with self._lock:
             job = self._jobs.get(key)
             if job is not None and job.active:  # another thread got here first
@@ -278,7 +283,6 @@ class JobManager:
                 return job
             active = [j for j in self._jobs.values() if j.active]
             if len(active) >= self.workers + self.max_queue:
-                self.counts["refused"] += 1
                 raise CapExceeded(
                     f"queue: {len(active)} runs are running or waiting, the most this server takes "
                     f"is {self.workers + self.max_queue}; try again when one has finished"
@@ -287,7 +291,6 @@ class JobManager:
             if limit is not None and session_id is not None:
                 mine = sum(j.owner == session_id for j in active)
                 if mine >= limit:
-                    self.counts["refused"] += 1
                     raise CapExceeded(
                         f"jobs per session: you already have {mine} runs going (hosted limit "
                         f"{limit}); wait for one to finish or cancel it"

@@ -24,4 +24,4 @@ st.caption(
     f"{cfg.model.arch} · {cfg.train.epochs} epochs/task · lr {cfg.train.lr:g} · "
     f"batch {cfg.train.batch_size} · seed {cfg.train.seed} · config key `{sel.key}`"
 )
-live.run_panel(sel.key, sel.raw)
+live.run_panel(sel.key, sel.raw, cfg.data.n_tasks)

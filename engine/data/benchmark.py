@@ -143,11 +143,7 @@ def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu")
     input_shape = tuple(raw.x_train.shape[1:])
 
     def stack(xs, ys):
-        slices, start = [], 0
-        for x in xs:
-            slices.append((start, start + len(x)))
-            start += len(x)
-        tids = torch.cat([torch.full((len(x),), t, dtype=torch.long) for t, x in enumerate(xs)])
+        slices, tids = _task_rows([len(x) for x in xs])
         return torch.cat(xs).to(device), torch.cat(ys).to(device), tids.to(device), slices
 
     if data_cfg.benchmark == "permuted-mnist":
@@ -164,13 +160,7 @@ def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu")
             """Task-sorted, standardised inputs, their output units, task ids, slices."""
             picks = [torch.isin(y, torch.tensor(c)).nonzero().squeeze(1) for c in task_classes]
             index = torch.cat(picks)
-            slices, start = [], 0
-            for p in picks:
-                slices.append((start, start + len(p)))
-                start += len(p)
-            tids = torch.cat(
-                [torch.full((len(p),), t, dtype=torch.long) for t, p in enumerate(picks)]
-            )
+            slices, tids = _task_rows([len(p) for p in picks])
             x_sorted = _gather_normalised(x, index, mean, std)
             return x_sorted.to(device), unit[y[index]].to(device), tids.to(device), slices
 
@@ -193,6 +183,17 @@ def build_benchmark(data_cfg, scenario: str, device: torch.device | str = "cpu")
         test_slices=s_te,
         class_names=raw.class_names,
     )
+
+
+def _task_rows(lengths: list[int]) -> tuple[list[tuple[int, int]], torch.Tensor]:
+    """For tasks of these sizes stored one after another: each task's (start, stop) rows, and
+    the task id of every row."""
+    slices, start = [], 0
+    for n in lengths:
+        slices.append((start, start + n))
+        start += n
+    tids = torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths))
+    return slices, tids
 
 
 def _split_layout(raw: RawData, data_cfg, scenario):
