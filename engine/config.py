@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine.errors import ConfigError
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES, scenario_problem
 from engine.version import ENGINE_VERSION
 
@@ -46,10 +47,6 @@ Benchmark = Literal[
 ]
 Scenario = Literal["task", "domain", "class"]
 Arch = Literal["mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34"]
-
-
-class ConfigError(ValueError):
-    """Bad input, with one line that names the field and what is allowed."""
 
 
 class _Section(BaseModel):

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import EMBEDDED, ConfigError, ExperimentConfig, n_classes, task_sizes
+from engine.errors import CapExceeded
 from engine.runner import prepare
 
 log = logging.getLogger(__name__)
@@ -71,10 +72,6 @@ INPUT_SHAPES = {
     "split-cifar10": (3, 32, 32),
     "split-cifar100": (3, 32, 32),
 }
-
-
-class CapExceeded(ConfigError):
-    """A request over a hosted-mode cap or the queue bound (one line naming the cap)."""
 
 
 def hosted_from_env() -> bool:

@@ -20,6 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.data import Benchmark
+from engine.errors import Cancelled, Diverged
+from engine.losses import task_loss
 from engine.strategies import Strategy
 
 EVAL_CHUNK = 4096
@@ -39,14 +41,6 @@ def cpu_threads(model: nn.Module, batch_size: int) -> int:
         return max(1, int(os.environ["FORGET_THREADS"]))
     work = sum(p.numel() for p in model.parameters()) * batch_size
     return 1 if work < 1_000_000_000 else max(1, os.cpu_count() or 1)
-
-
-class Diverged(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-class Cancelled(RuntimeError):
-    """The caller asked the run to stop."""
 
 
 def make_optimizer(train_cfg, groups: list[dict]) -> torch.optim.Optimizer:
@@ -103,28 +97,6 @@ def sgd_in_backward(
         for p in g["params"]
         if p.requires_grad
     ]
-
-
-def scaled_logits(logits: torch.Tensor, train_cfg) -> torch.Tensor:
-    """logits / T, with T fixed or the batch's Frobenius norm (dynamic temperature, thesis 6.2.5)."""
-    if train_cfg.dynamic_temperature:
-        return logits / logits.norm().clamp_min(1e-12)
-    if train_cfg.temperature != 1.0:
-        return logits / train_cfg.temperature
-    return logits
-
-
-def task_loss(
-    logits: torch.Tensor,
-    y: torch.Tensor,
-    tid: torch.Tensor,
-    head_mask: torch.Tensor | None,
-    train_cfg,
-) -> torch.Tensor:
-    """Cross-entropy over the units each sample's task may use (its own head in task-IL)."""
-    if head_mask is not None:
-        logits = logits.masked_fill(~head_mask[tid], float("-inf"))
-    return F.cross_entropy(scaled_logits(logits, train_cfg), y)
 
 
 class Evaluator:

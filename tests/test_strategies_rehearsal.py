@@ -11,6 +11,7 @@ from conftest import tiny_config
 
 from engine.config import ConfigError, validate
 from engine.data import build_benchmark
+from engine.losses import task_loss
 from engine.models import build_model
 from engine.runner import prepare, run
 from engine.store import Store
@@ -18,7 +19,7 @@ from engine.strategies import Context, make_strategy
 from engine.strategies._buffer import generator, reservoir_slots
 from engine.strategies.agem import project
 from engine.strategies.lwf import distillation_loss
-from engine.train import Cancelled, Curves, Evaluator, task_loss, train_phase
+from engine.train import Cancelled, Curves, Evaluator, train_phase
 
 
 def setup(**overrides):

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from engine.data.raw import RawData
+from engine.errors import DataUnavailable
 
 __all__ = [
     "DATASETS",
@@ -61,10 +62,6 @@ _DISPLAY = {
 # it bounds each connect/read, not the whole download, so slow but live links still finish.
 DOWNLOAD_TIMEOUT_S = 20.0
 _CACHE_FORMAT = 1
-
-
-class DataUnavailable(RuntimeError):
-    """A torchvision dataset is neither in the data directory nor downloadable right now."""
 
 
 # ---------------------------------------------------------------------------------------------

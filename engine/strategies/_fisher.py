@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
+from engine.losses import scaled_logits
 from engine.strategies.base import StrategyParams
 
 FisherLabels = Literal["true", "sampled"]
@@ -63,7 +64,6 @@ def fisher_generator(seed: int, phase: int, device: torch.device) -> torch.Gener
 
 def _row_logits(logits: torch.Tensor, mask: torch.Tensor | None, train_cfg) -> torch.Tensor:
     """task_loss's logits, row by row: head mask, then temperature (dynamic: each row's norm)."""
-    from engine.train import scaled_logits  # engine.train imports the strategies package
 
     logits = logits.float()
     if mask is not None:

@@ -23,6 +23,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from engine.losses import task_loss
 from engine.strategies._buffer import buffer_samples, generator
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -61,9 +62,6 @@ class AGEM(Strategy):
 
     def __init__(self, params: Params, ctx) -> None:
         super().__init__(params, ctx)
-        from engine.train import task_loss  # engine.train imports the strategies package
-
-        self._task_loss = task_loss
         self.head_mask = ctx.bench.head_mask() if ctx.scenario == "task" else None
         self.index = torch.zeros(0, dtype=torch.long)  # memory: rows of bench.x_train
         self.gen: torch.Generator | None = None
@@ -94,7 +92,7 @@ class AGEM(Strategy):
         else:
             xm, ym, tm = self.x, self.y, self.t
         with torch.enable_grad():
-            loss = self._task_loss(model(xm).float(), ym, tm, self.head_mask, self.ctx.train)
+            loss = task_loss(model(xm).float(), ym, tm, self.head_mask, self.ctx.train)
             ref = torch.autograd.grad(loss, params, allow_unused=True)
         ref = [torch.zeros_like(p) if r is None else r for p, r in zip(params, ref, strict=True)]
         project([p.grad for p in params], ref)

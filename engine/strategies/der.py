@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from engine.losses import task_loss
 from engine.strategies._buffer import generator, reservoir_slots
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -59,9 +60,6 @@ class DER(Strategy):
 
     def __init__(self, params: Params, ctx) -> None:
         super().__init__(params, ctx)
-        from engine.train import task_loss  # engine.train imports the strategies package
-
-        self._task_loss = task_loss
         self.head_mask = ctx.bench.head_mask() if ctx.scenario == "task" else None
         b, m = ctx.bench, params.buffer_size + 1  # one spare row absorbs dropped writes
         self.x = torch.zeros(
@@ -98,7 +96,7 @@ class DER(Strategy):
             mse = (diff * mask).sum() / mask.sum()
         else:
             mse = diff.mean()
-        ce = self._task_loss(out_b, self.y[b], self.t[b], self.head_mask, self.ctx.train)
+        ce = task_loss(out_b, self.y[b], self.t[b], self.head_mask, self.ctx.train)
         return self.p.alpha * mse + self.p.beta * ce
 
     def after_step(self, t: int, model) -> None:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
+from engine.errors import ConfigError
 from engine.strategies.base import Strategy, StrategyParams
 
 
@@ -62,8 +63,6 @@ class FeatureDistill(Strategy):
             return [model.probe_points[-1]]
         unknown = [n for n in names if n not in model.probe_points]
         if unknown:
-            from engine.config import ConfigError
-
             raise ConfigError(
                 f"strategy.layers: unknown probe point(s) {', '.join(map(repr, unknown))} for this "
                 f"{model.arch}; valid: {', '.join(model.probe_points)}"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from engine.errors import ConfigError
 from engine.strategies._freeze import freeze
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -39,7 +40,6 @@ class Params(StrategyParams):
 
 class FreezeK(Strategy):
     def before_task(self, t: int, model) -> None:
-        from engine.config import ConfigError
 
         depth = len(model.layers)
         if self.p.k > depth:

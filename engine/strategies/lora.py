@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
+from engine.errors import ConfigError
 from engine.strategies._buffer import generator
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -76,8 +77,6 @@ class LoRA(Strategy):
         if self._hooked is model:
             return
         if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            from engine.config import ConfigError
-
             raise ConfigError(
                 "model.batch_norm: lora freezes the backbone, but batch-norm running statistics "
                 "would keep changing; set model.batch_norm=false (or use an MLP)"

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from engine.losses import task_loss
 from engine.strategies.base import Strategy, StrategyParams
 
 
@@ -105,7 +106,6 @@ class LowLR(Strategy):
     def should_stop(self, t: int, model) -> bool:
         if self._held is None:
             return False
-        from engine.train import task_loss
 
         x, y, tid = self._held
         mask = self.ctx.bench.head_mask() if self.ctx.scenario == "task" else None

@@ -31,6 +31,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from engine.errors import ConfigError
 from engine.strategies._buffer import buffer_samples, generator, reservoir_slots
 from engine.strategies.base import Strategy, StrategyParams
 
@@ -104,8 +105,6 @@ class Replay(Strategy):
         classes, counts = torch.unique(key, return_counts=True)
         quota = self.p.buffer_size // len(classes)
         if quota == 0:
-            from engine.config import ConfigError
-
             raise ConfigError(
                 f"strategy.buffer_size: class-balanced selection needs at least one slot per class "
                 f"({len(classes)} classes seen, buffer_size={self.p.buffer_size})"
