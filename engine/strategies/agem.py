@@ -47,6 +47,12 @@ class Params(StrategyParams):
         "episodic memory of past samples (A-GEM)."
     )
 
+    def batch_factor(self, batch_size: int) -> float:
+        return 1.0 + self.sample_size / batch_size  # the reference gradient on a memory sample
+
+    def buffer_samples(self, n_tasks: int) -> int:
+        return self.mem_per_task * n_tasks
+
 
 def project(grads: list[torch.Tensor], ref: list[torch.Tensor]) -> None:
     """In place: g ← g − min(g·g_ref, 0)/‖g_ref‖² · g_ref over the concatenation of all tensors."""

@@ -4,7 +4,9 @@ The training loop (engine/train.py) owns the hot path; a strategy only plugs int
 the hooks below, each a no-op by default, so a strategy module states just what it changes:
 
 * ``phases``       which tasks' data each training phase sees (naive: one task a phase;
-                   joint: everything in one phase; cumulative: all tasks so far);
+                   joint: everything in one phase; cumulative: all tasks so far) — declared
+                   on the ``Params`` with the rest of the plan (samples per phase, batch growth,
+                   model copies and buffers kept), which cost estimates read without building;
 * ``before_task`` / ``after_task``  snapshots, Fisher estimates, buffer updates;
 * ``on_optimizer`` / ``should_stop``  learning-rate warm-up, early stopping;
 * ``param_groups`` frozen layers and per-layer learning-rate factors;
@@ -43,6 +45,36 @@ class StrategyParams(BaseModel):
     scenarios: ClassVar[tuple[str, ...]] = ("task", "domain", "class")
     why_not: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    # A note per scenario shown beside the strategy where the user picks it (e.g. why a
+    # regulariser cannot help in class-IL); empty for most.
+    notes: ClassVar[dict[str, str]] = {}
+    # Model-sized tensors the strategy keeps besides the model (anchors, Fisher, an old model,
+    # per-task copies); ``n_tasks`` may multiply it (see :meth:`model_copies`). For the cost
+    # estimate only.
+    extra_model_copies: ClassVar[float] = 0.0
+
+    # -- the plan, from the hyperparameters alone (cost estimates and progress totals) ----------
+    def phases(self, n_tasks: int) -> list[list[int]]:
+        """Task ids trained in each phase; R gets one row per task after the last phase covering it."""
+        return [[t] for t in range(n_tasks)]
+
+    def phase_samples(self, phase: int, tasks: list[int], task_sizes: list[int]) -> int:
+        """Training samples in one epoch of ``phase`` (the tasks' own data unless the strategy
+        grows the epoch, as replay's ``grow_epoch`` does)."""
+        return sum(task_sizes[t] for t in tasks)
+
+    def batch_factor(self, batch_size: int) -> float:
+        """Samples through the model per step ÷ train.batch_size (replay appends buffer samples,
+        A-GEM and DER++ run extra memory batches)."""
+        return 1.0
+
+    def model_copies(self, n_tasks: int) -> float:
+        """Model-sized tensors kept besides the model and its optimizer state."""
+        return self.extra_model_copies
+
+    def buffer_samples(self, n_tasks: int) -> int:
+        """Training images the strategy keeps its own copy of (a rehearsal buffer)."""
+        return 0
 
 
 @dataclass
@@ -66,8 +98,8 @@ class Strategy:
 
     # -- which data each phase trains on -----------------------------------------------------
     def phases(self, n_tasks: int) -> list[list[int]]:
-        """Task ids trained in each phase; R gets one row per task after the last phase covering it."""
-        return [[t] for t in range(n_tasks)]
+        """Task ids trained in each phase (the plan of :meth:`StrategyParams.phases`)."""
+        return self.p.phases(n_tasks)
 
     # -- hooks around a task -----------------------------------------------------------------
     def before_task(self, t: int, model: nn.Module) -> None:

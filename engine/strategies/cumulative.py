@@ -14,6 +14,9 @@ class Params(StrategyParams):
         "at a cost that grows with every task."
     )
 
+    def phases(self, n_tasks: int) -> list[list[int]]:
+        return [list(range(t + 1)) for t in range(n_tasks)]
+
 
 class Cumulative(Strategy):
     """Phases [0], [0,1], [0,1,2], …: phase t trains on the union of tasks 0…t.
@@ -23,9 +26,6 @@ class Cumulative(Strategy):
     baseline without the cost of starting over); the epochs per phase are the configured
     ``train.epochs``, so a phase's step count grows with the data.
     """
-
-    def phases(self, n_tasks: int) -> list[list[int]]:
-        return [list(range(t + 1)) for t in range(n_tasks)]
 
 
 IMPLEMENTATION = Cumulative

@@ -54,6 +54,12 @@ class Params(StrategyParams):
         "logits (α) and the labels (β): DER++."
     )
 
+    def batch_factor(self, batch_size: int) -> float:
+        return 3.0  # two buffer batches of the same size go through the model with each batch
+
+    def buffer_samples(self, n_tasks: int) -> int:
+        return self.buffer_size
+
 
 class DER(Strategy):
     p: Params

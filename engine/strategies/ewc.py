@@ -19,6 +19,7 @@ from engine.strategies.base import Strategy
 
 class Params(FisherParams):
     name: Literal["ewc"] = "ewc"
+    extra_model_copies = 2.0  # anchor θ* and the Fisher
     lam: float = Field(
         1e5,
         ge=0.0,

@@ -30,6 +30,7 @@ from engine.strategies.base import Strategy, StrategyParams
 
 class Params(StrategyParams):
     name: Literal["feature-distill"] = "feature-distill"
+    extra_model_copies = 1.0  # the previous model (its features)
     layers: str = Field(
         "",
         pattern=r"^[A-Za-z0-9_\s,]*$",

@@ -11,12 +11,12 @@ class Params(StrategyParams):
     name: Literal["joint"] = "joint"
     summary = "Train once on every task's data together; the ceiling a continual learner aims for."
 
+    def phases(self, n_tasks: int) -> list[list[int]]:
+        return [list(range(n_tasks))]
+
 
 class Joint(Strategy):
     """A single phase over all tasks; every row of R is that one model, evaluated task by task."""
-
-    def phases(self, n_tasks: int) -> list[list[int]]:
-        return [list(range(n_tasks))]
 
 
 IMPLEMENTATION = Joint

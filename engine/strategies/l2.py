@@ -19,6 +19,7 @@ from engine.strategies.base import Strategy, StrategyParams
 
 class Params(StrategyParams):
     name: Literal["l2"] = "l2"
+    extra_model_copies = 1.0  # the anchor θ*
     lam: float = Field(
         0.1,
         ge=0.0,

@@ -36,6 +36,7 @@ from engine.strategies.base import Strategy, StrategyParams
 
 class Params(StrategyParams):
     name: Literal["lwf"] = "lwf"
+    extra_model_copies = 1.0  # the previous model (its soft targets)
     alpha: float = Field(
         1.0,
         ge=0.0,

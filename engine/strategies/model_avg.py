@@ -48,6 +48,9 @@ class Params(StrategyParams):
         "the blog's negative result, worse than fine-tuning or retraining."
     )
 
+    def model_copies(self, n_tasks: int) -> float:
+        return float(n_tasks)  # one model per task
+
 
 def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items()}

@@ -19,6 +19,7 @@ from engine.strategies.ewc import EWC
 
 class Params(FisherParams):
     name: Literal["online-ewc"] = "online-ewc"
+    extra_model_copies = 2.0  # anchor θ* and the running Fisher
     lam: float = Field(
         1e5,
         ge=0.0,

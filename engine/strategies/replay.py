@@ -63,6 +63,19 @@ class Params(StrategyParams):
         "or by growing the epoch; the strongest simple defence against forgetting."
     )
 
+    def phase_samples(self, phase: int, tasks: list[int], task_sizes: list[int]) -> int:
+        own = sum(task_sizes[t] for t in tasks)
+        if not self.grow_epoch:
+            return own
+        return own + min(self.buffer_size, sum(task_sizes[:phase]))  # the buffer joins the epoch
+
+    def batch_factor(self, batch_size: int) -> float:
+        f = self.replay_fraction
+        return 1.0 if self.grow_epoch or f == 0.0 else 1.0 / (1.0 - f)
+
+    def buffer_samples(self, n_tasks: int) -> int:
+        return self.buffer_size
+
 
 class Replay(Strategy):
     p: Params

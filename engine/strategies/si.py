@@ -24,6 +24,7 @@ from engine.strategies.base import Strategy, StrategyParams
 
 class Params(StrategyParams):
     name: Literal["si"] = "si"
+    extra_model_copies = 4.0  # anchor, importance Ω, path integral and the previous step's weights
     c: float = Field(
         1.0,
         ge=0.0,
