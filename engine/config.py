@@ -12,39 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from engine import settings
+from engine.data.catalog import BENCHMARK_NAMES, CATALOG, EMBEDDED, OWN_TEST_SPLIT  # noqa: F401 (EMBEDDED re-exported)
 from engine.errors import ConfigError
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES, scenario_problem
 from engine.version import ENGINE_VERSION
 
-BENCHMARKS = (
-    "split-digits",
-    "split-mnist5k",
-    "split-mnist",
-    "split-fashion-mnist",
-    "permuted-mnist",
-    "split-cifar10",
-    "split-cifar100",
-    "synthetic",
-)
-EMBEDDED = ("split-digits", "split-mnist5k")
+BENCHMARKS = BENCHMARK_NAMES
 SCENARIOS = ("task", "domain", "class")
 ARCHS = ("mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34")
 
-Benchmark = Literal[
-    "split-digits",
-    "split-mnist5k",
-    "split-mnist",
-    "split-fashion-mnist",
-    "permuted-mnist",
-    "split-cifar10",
-    "split-cifar100",
-    "synthetic",
-]
+Benchmark = Literal[BENCHMARK_NAMES]  # type: ignore[valid-type]
 Scenario = Literal["task", "domain", "class"]
 Arch = Literal["mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34"]
 
@@ -174,59 +156,9 @@ class ExperimentConfig(_Section):
         return self
 
 
-# Benchmark presets: sizes and training settings that train every task close to its ceiling.
-N_CLASSES = {
-    "split-digits": 10,
-    "split-mnist5k": 10,
-    "split-mnist": 10,
-    "split-fashion-mnist": 10,
-    "permuted-mnist": 10,
-    "split-cifar10": 10,
-    "split-cifar100": 100,
-}
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "split-digits": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "mlp", "depth": 2, "width": 400},
-        # lr 1e-2: each task reaches its ceiling in 10 epochs, and task-IL shows real forgetting
-        "train": {"optimizer": "adam", "lr": 1e-2, "batch_size": 32, "epochs": 10},
-    },
-    "split-mnist5k": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "mlp", "depth": 2, "width": 400},
-        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10},
-    },
-    "split-mnist": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "mlp", "depth": 2, "width": 400},
-        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 2},
-    },
-    "split-fashion-mnist": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "mlp", "depth": 2, "width": 400},
-        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 3},
-    },
-    "permuted-mnist": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "mlp", "depth": 2, "width": 400},
-        "train": {"optimizer": "adam", "lr": 1e-4, "batch_size": 128, "epochs": 2},
-    },
-    "split-cifar10": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "cnn", "depth": 4, "width": 32},
-        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 10},
-    },
-    "split-cifar100": {
-        "data": {"n_tasks": 10},
-        "model": {"arch": "cnn", "depth": 4, "width": 32},
-        "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 10},
-    },
-    "synthetic": {
-        "data": {"n_tasks": 5},
-        "model": {"arch": "mlp", "depth": 2, "width": 400},
-        "train": {"optimizer": "sgd", "lr": 0.01, "batch_size": 128, "epochs": 1},
-    },
-}
+# Benchmark facts come from the one table in engine.data.catalog.
+N_CLASSES = {name: f.n_classes for name, f in CATALOG.items() if f.n_classes is not None}
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {name: f.preset for name, f in CATALOG.items()}
 
 
 def n_classes(data: DataConfig) -> int:
@@ -302,7 +234,7 @@ def resolve(cfg: ExperimentConfig, device: str | None = None) -> ExperimentConfi
     if cfg.data.benchmark != "synthetic":
         for name in ("synthetic_n", "synthetic_shape", "synthetic_classes", "synthetic_noise"):
             data[name] = DataConfig.model_fields[name].default
-    if cfg.data.benchmark not in EMBEDDED and cfg.data.benchmark != "synthetic":
+    if cfg.data.benchmark not in OWN_TEST_SPLIT:
         data["test_fraction"] = DataConfig.model_fields["test_fraction"].default
     if raw["model"]["arch"] == "mlp":
         for name in ("width_factor", "skips", "batch_norm"):
@@ -347,69 +279,19 @@ def validate(raw: dict[str, Any] | ExperimentConfig) -> ExperimentConfig:
         raise ConfigError(format_error(err)) from None
 
 
-# ---- name=value overrides (CLI --set, URL query strings) -------------------------------------
-
-_SECTIONS = ("data", "model", "train")
-
-
-def _parse_value(text: str) -> Any:
-    low = text.strip().lower()
-    if low in ("none", "null", ""):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    if re.fullmatch(r"[+-]?\d+", low):
-        return int(low)
-    try:
-        return float(low)
-    except ValueError:
-        return text.strip()
+# ---- name=value overrides (CLI --set, URL query strings): engine.settings for a run's config --
 
 
 def field_names(strategy: str | None = None) -> dict[str, str]:
     """Map every settable bare name to its dotted path (strategy fields for `strategy`)."""
-    names: dict[str, str] = {"scenario": "scenario", "strategy": "strategy.name"}
-    for section, model in zip(_SECTIONS, (DataConfig, ModelConfig, TrainConfig), strict=True):
-        for name in model.model_fields:
-            names.setdefault(name, f"{section}.{name}")
-            names[f"{section}.{name}"] = f"{section}.{name}"
-    if strategy in STRATEGY_NAMES:
-        params = PARAMS_MODELS[STRATEGY_NAMES.index(strategy)]
-        for name in params.model_fields:
-            if name != "name":
-                names.setdefault(name, f"strategy.{name}")
-                names[f"strategy.{name}"] = f"strategy.{name}"
-    return names
+    raw = {"strategy": {"name": strategy}} if strategy else {}
+    return {name: path for name, (path, _) in settings.fields_of(ExperimentConfig, raw).items()}
 
 
-def apply_overrides(raw: dict[str, Any], settings: list[str]) -> dict[str, Any]:
+def apply_overrides(raw: dict[str, Any], items: list[str]) -> dict[str, Any]:
     """Apply `name=value` strings to a raw config dict (bare names or dotted paths)."""
-    raw = json.loads(json.dumps(raw))  # deep copy; the caller's dict stays as it was
-    raw.setdefault("strategy", {"name": "naive"})
-    pairs = []
-    for item in settings:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise ConfigError(f"--set: expected name=value, got {item!r}")
-        name, value = item.split("=", 1)
-        pairs.append((name.strip(), value))
-    # The strategy's own fields depend on which strategy is chosen, so apply that first.
-    for name, value in pairs:
-        if name in ("strategy", "strategy.name"):
-            raw["strategy"] = {"name": value.strip()}
-    for name, value in pairs:
-        if name in ("strategy", "strategy.name"):
-            continue
-        path = field_names(raw["strategy"].get("name")).get(name)
-        if path is None:
-            raise ConfigError(
-                f"--set: unknown setting {name!r}; known: {', '.join(sorted(n for n in field_names(raw['strategy'].get('name')) if '.' not in n))}"
-            )
-        node = raw
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = _parse_value(value)
-    return raw
+    raw = {**raw, "strategy": raw.get("strategy") or {"name": "naive"}}
+    return settings.apply(ExperimentConfig, raw, items)
 
 
 def field_info(path: str) -> dict[str, Any]:

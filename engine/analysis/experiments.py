@@ -24,7 +24,6 @@ re-raised).
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import importlib
 import json
@@ -38,13 +37,13 @@ import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from engine import settings
 from engine.config import (
     ConfigError,
     DataConfig,
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
-    _parse_value,
     format_error,
     n_classes,
     resolve,
@@ -214,24 +213,9 @@ def setting_names(kind: str) -> dict[str, str]:
     return names
 
 
-def apply_settings(kind: str, raw: dict, settings: list[str]) -> dict:
+def apply_settings(kind: str, raw: dict, items: list[str]) -> dict:
     """Apply ``name=value`` strings (CLI --set) to a raw spec dict; unknown names are errors."""
-    raw = copy.deepcopy(raw)
-    names = setting_names(kind)
-    for item in settings:
-        if "=" not in item or not item.split("=", 1)[0].strip():
-            raise ConfigError(f"--set: expected name=value, got {item!r}")
-        name, value = (s.strip() for s in item.split("=", 1))
-        path = names.get(name)
-        if path is None:
-            known = ", ".join(sorted(n for n in names if "." not in n))
-            raise ConfigError(f"--set: unknown setting {name!r} for {kind}; known: {known}")
-        node = raw
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = _parse_value(value)
-    return raw
+    return settings.apply(spec_class(kind), raw, items)
 
 
 def comma_list(value: Any) -> Any:

@@ -17,15 +17,8 @@ from pathlib import Path
 
 import torch
 
+from engine.data.catalog import CATALOG
 from engine.data.raw import RawData
-
-TORCHVISION_NAMES = {
-    "split-mnist": "mnist",
-    "split-fashion-mnist": "fashion-mnist",
-    "permuted-mnist": "mnist",
-    "split-cifar10": "cifar10",
-    "split-cifar100": "cifar100",
-}
 
 
 def data_dir() -> Path:
@@ -92,7 +85,7 @@ def load_raw_data(data_cfg) -> RawData:
         )
     from engine.data.torchvision_sets import load_raw
 
-    return load_raw(TORCHVISION_NAMES[name], data_dir(), needed_by=name)
+    return load_raw(CATALOG[name].torchvision_name, data_dir(), needed_by=name)
 
 
 def class_order(n_classes: int, order_seed: int | None) -> list[int]:
