@@ -130,3 +130,75 @@ def figure_rank_lines(
     fig.update_xaxes(title_text=LAYER_AXIS, dtick=1)
     fig.update_yaxes(title_text=RANK_AXIS, rangemode="tozero")
     return _layout(fig, title, height)
+
+
+def figure_repforget(result: Mapping, title: str = "", height: int = 600) -> go.Figure:
+    """Thesis Figs. 3.3.2–3.3.3 side by side, one column per model of a repforget result
+    (discriminative, autoencoder, VAE). Top: the accuracy of every frozen task probe after each
+    later task, with chance dashed. Bottom: the CKA drift of the penultimate layer on each task's
+    own images, from the end of that task on."""
+    names = {"discriminative": "discriminative", "autoencoder": "autoencoder", "vae": "VAE"}
+    models = [m for m in result.get("models", names) if result.get(m)]
+    T = result["tasks"]
+    titles = [
+        names.get(m, m) + (f" (β = {result[m]['beta']:g})" if "beta" in result[m] else "")
+        for m in models
+    ]
+    fig = make_subplots(
+        rows=2,
+        cols=len(models),
+        shared_xaxes=True,
+        shared_yaxes=True,
+        subplot_titles=titles,
+        vertical_spacing=0.1,
+        horizontal_spacing=0.04,
+    )
+    for c, m in enumerate(models, start=1):
+        P, drift = result[m]["probe_acc"], result[m]["penultimate_drift"]
+        for j in range(T):
+            style = {"color": colour(j), "dash": dash(j)}
+            fig.add_trace(
+                go.Scatter(
+                    x=list(range(j + 1, T + 1)),
+                    y=[P[t][j] for t in range(j, T)],
+                    name=f"task {j + 1}",
+                    legendgroup=f"task {j + 1}",
+                    showlegend=c == 1,
+                    mode="lines+markers",
+                    line=style,
+                    hovertemplate=f"{names.get(m, m)}: probe of task {j + 1}"
+                    "<br>after task %{x}<br>accuracy %{y:.3f}<extra></extra>",
+                ),
+                row=1,
+                col=c,
+            )
+            if drift[j] is not None:
+                fig.add_trace(
+                    go.Scatter(
+                        x=list(range(j + 1, j + 1 + len(drift[j]))),
+                        y=drift[j],
+                        name=f"task {j + 1}",
+                        legendgroup=f"task {j + 1}",
+                        showlegend=False,
+                        mode="lines+markers",
+                        line=style,
+                        hovertemplate=f"{names.get(m, m)}: task {j + 1}'s images"
+                        "<br>after task %{x}<br>CKA %{y:.3f}<extra></extra>",
+                    ),
+                    row=2,
+                    col=c,
+                )
+    chance = {1 / len(k) for k in result.get("task_classes", [])}
+    if len(chance) == 1:  # one dashed line only when every task has the same class count
+        fig.add_hline(
+            y=chance.pop(), line={"dash": "dash", "color": "grey", "width": 1}, row=1, col="all"
+        )
+    fig.update_xaxes(dtick=1, range=[0.7, T + 0.3])
+    fig.update_xaxes(title_text="after training task", row=2)
+    fig.update_yaxes(range=[0, 1.02])
+    fig.update_yaxes(title_text="frozen probe accuracy", row=1, col=1)
+    fig.update_yaxes(title_text="CKA to the task's end (penultimate)", row=2, col=1)
+    fig.update_layout(
+        legend={"orientation": "h", "y": -0.12, "title": {"text": "probe / images of"}}
+    )
+    return _layout(fig, title, height)

@@ -13,6 +13,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+# The app and the HTML report draw R with one function (SVG: on screen before plotly loads).
+from engine.report.svg import cividis as _cividis
+from engine.report.svg import r_matrix, svg_r_heatmap  # noqa: F401 (app/live.py draws R with it)
+
 # Okabe & Ito (2008), the yellow last: it is faint on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
 MATRIX_SCALE = "Cividis"
@@ -49,15 +53,6 @@ def _layout(fig: go.Figure, title: str = "", height: int = 380) -> go.Figure:
 # -- continual learning ------------------------------------------------------------------------
 
 
-def r_matrix(R: Sequence[Sequence[float]], n_tasks: int | None = None) -> np.ndarray:
-    """R as a T×T float array, rows not trained yet as NaN."""
-    T = n_tasks or (len(R[0]) if R else 0)
-    m = np.full((T, T), np.nan)
-    for t, row in enumerate(R[:T]):
-        m[t, : len(row)] = row
-    return m
-
-
 def figure_r_heatmap(
     R: Sequence[Sequence[float]], n_tasks: int | None = None, title: str = "", height: int = 380
 ) -> go.Figure:
@@ -89,100 +84,6 @@ def figure_r_heatmap(
     fig.update_xaxes(title_text="evaluated on task i", type="category", side="bottom")
     fig.update_yaxes(title_text="after training task t", type="category", autorange="reversed")
     return _layout(fig, title, height)
-
-
-def _rgb(colour: str) -> tuple[float, float, float]:
-    return tuple(float(v) for v in colour[colour.index("(") + 1 : -1].split(","))
-
-
-def svg_r_heatmap(
-    R: Sequence[Sequence[float]], n_tasks: int | None = None, title: str = "", height: int = 380
-) -> str:
-    """R[t,i] as an inline SVG, the same matrix as :func:`figure_r_heatmap`: the page's first
-    figure draws at once, without waiting for plotly's 4.7 MB of JavaScript (about 2 s to
-    compile on a modest CPU). Each cell carries its value (``data-t``, ``data-i``,
-    ``data-value``) and a tooltip; rows not trained yet are grey and empty."""
-    from html import escape
-
-    m = r_matrix(R, n_tasks)
-    T = m.shape[0]
-    top, left, bottom, right_pad = (44 if title else 22), 58, 46, 78
-    size = max(T, 1)
-    cell = (height - top - bottom) / size
-    width = left + cell * size + right_pad
-    font = max(8.0, min(13.0, cell * 0.32))
-    out = [
-        f'<svg class="r-heatmap" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {width:.0f} {height}" width="100%" style="max-width:{width:.0f}px" '
-        "font-family=\"'Source Sans', 'Source Sans Pro', sans-serif\" fill=\"currentColor\">",
-        f"<title>{escape(title or 'Accuracy matrix R[t,i]')}</title>",
-    ]
-    if title:
-        out.append(f'<text x="4" y="20" font-size="16">{escape(title)}</text>')
-    for t in range(T):
-        y = top + t * cell
-        out.append(
-            f'<text x="{left - 6}" y="{y + cell / 2:.1f}" font-size="{font:.1f}" '
-            f'text-anchor="end" dominant-baseline="middle">{t + 1}</text>'
-        )
-        for i in range(T):
-            x = left + i * cell
-            v = m[t, i]
-            common = f'x="{x + 0.5:.1f}" y="{y + 0.5:.1f}" width="{cell - 1:.1f}" height="{cell - 1:.1f}"'
-            if math.isnan(v):
-                out.append(
-                    f'<rect {common} fill="#8882" data-untrained="1">'
-                    f"<title>after task {t + 1}: not trained yet</title></rect>"
-                )
-                continue
-            fill = _cividis(float(v))
-            r, g, b = _rgb(fill)
-            ink = "#000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#fff"
-            out.append(
-                f'<rect {common} fill="{fill}" data-t="{t}" data-i="{i}" data-value="{v:.6f}">'
-                f"<title>after training task {t + 1}, evaluated on task {i + 1}: "
-                f"accuracy {v:.3f}</title></rect>"
-            )
-            if T <= 12:
-                out.append(
-                    f'<text x="{x + cell / 2:.1f}" y="{y + cell / 2:.1f}" font-size="{font:.1f}" '
-                    f'fill="{ink}" text-anchor="middle" dominant-baseline="middle" '
-                    f'pointer-events="none">{v:.2f}</text>'
-                )
-    for i in range(T):
-        out.append(
-            f'<text x="{left + (i + 0.5) * cell:.1f}" y="{top + T * cell + 14:.1f}" '
-            f'font-size="{font:.1f}" text-anchor="middle">{i + 1}</text>'
-        )
-    mid_x, mid_y = left + T * cell / 2, top + T * cell / 2
-    out.append(
-        f'<text x="{mid_x:.1f}" y="{height - 8}" font-size="13" text-anchor="middle">'
-        "evaluated on task i</text>"
-    )
-    out.append(
-        f'<text x="14" y="{mid_y:.1f}" font-size="13" text-anchor="middle" '
-        f'transform="rotate(-90 14 {mid_y:.1f})">after training task t</text>'
-    )
-    # The colour bar: 0 at the bottom, 1 at the top, as plotly draws it.
-    bar_x, bar_h = left + T * cell + 16, T * cell
-    stops = "".join(
-        f'<stop offset="{k / 10:.1f}" stop-color="{_cividis(1 - k / 10)}"/>' for k in range(11)
-    )
-    out.append(
-        f'<defs><linearGradient id="cividis" x1="0" y1="0" x2="0" y2="1">{stops}</linearGradient></defs>'
-        f'<rect x="{bar_x:.1f}" y="{top}" width="14" height="{bar_h:.1f}" fill="url(#cividis)"/>'
-    )
-    for frac in (0.0, 0.5, 1.0):
-        ty = top + bar_h * (1 - frac)
-        out.append(
-            f'<text x="{bar_x + 19:.1f}" y="{ty:.1f}" font-size="11" '
-            f'dominant-baseline="middle">{frac:g}</text>'
-        )
-    out.append(
-        f'<text x="{bar_x + 7:.1f}" y="{top - 10}" font-size="11" text-anchor="middle">accuracy</text>'
-    )
-    out.append("</svg>")
-    return "".join(out)
 
 
 def task_ends(curves: Mapping) -> list[int]:
@@ -482,12 +383,6 @@ def figure_singular_values(
         fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="singular value (log scale)", type="log", exponentformat="power")
     return _layout(fig, title, height)
-
-
-def _cividis(t: float) -> str:
-    from plotly.colors import sample_colorscale
-
-    return sample_colorscale("Cividis", [min(1.0, max(0.0, t))])[0]
 
 
 def figure_gap_bound(curve: Mapping, title: str = "", height: int = 380) -> go.Figure:

@@ -254,8 +254,8 @@ def current_raw() -> dict:
 def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
     """Draw the sidebar and return the chosen config (validated and resolved when possible).
 
-    ``hosted_caps`` (an :class:`engine.jobs.Caps`) narrows the benchmark list and the epochs
-    bound; the jobs layer enforces the same caps again on submit.
+    ``hosted_caps`` (an :class:`engine.caps.Caps`) narrows the benchmark list; the cost caps
+    are the engine's (checked on submit, and on a link as it opens).
     """
     load_from_url()
     old = st.session_state[STATE]
@@ -337,9 +337,8 @@ def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
         )
 
     sb.subheader("Training")
-    max_epochs = hosted_caps.max_epochs if hosted_caps is not None else None
     for name in MAIN_TRAIN:
-        widget(sb, f"train.{name}", cap=max_epochs if name == "epochs" else None)
+        widget(sb, f"train.{name}")
     with sb.expander("Model"):
         for name in ModelConfig.model_fields:
             if show(f"model.{name}"):

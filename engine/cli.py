@@ -19,6 +19,7 @@ COMMANDS = (
     "engine.commands.sweep",
     "engine.commands.analyze",
     "engine.commands.softmax_rank",
+    "engine.commands.report",
 )
 
 

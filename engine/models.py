@@ -204,7 +204,7 @@ class ProbedModel(nn.Module):
         }
 
 
-def _init_hidden(model: ProbedModel) -> None:
+def init_hidden(model: ProbedModel) -> None:
     """He init for the ReLU layers (the head keeps PyTorch's default).
 
     PyTorch's default (uniform, gain 1/√3) shrinks the signal at every ReLU layer, so a deep
@@ -267,12 +267,15 @@ def _resnet(cfg, input_shape, n_outputs) -> ProbedModel:
     return ProbedModel(cfg.arch, names, layers, neck, c, n_outputs, input_shape)
 
 
-def build_model(cfg, input_shape: tuple[int, int, int], n_outputs: int) -> ProbedModel:
+def build_model(
+    cfg, input_shape: tuple[int, int, int], n_outputs: int, init: bool = True
+) -> ProbedModel:
     """Build the model ``cfg.arch`` for inputs of shape (C, H, W) with ``n_outputs`` logits.
 
     Reads ``cfg.arch``, ``cfg.depth`` and ``cfg.width`` (MLP, small CNN), ``cfg.width_factor``
     (VGG, ResNet), ``cfg.skips`` (ResNet) and ``cfg.batch_norm`` (CNN, VGG, ResNet).
-    Deterministic given ``torch.manual_seed``.
+    Deterministic given ``torch.manual_seed``. ``init=False`` skips He initialisation, for
+    shape-only models on the meta device (cost estimates).
     """
     if cfg.arch == "mlp":
         model = _mlp(cfg, input_shape, n_outputs)
@@ -284,5 +287,6 @@ def build_model(cfg, input_shape: tuple[int, int, int], n_outputs: int) -> Probe
         model = _resnet(cfg, input_shape, n_outputs)
     else:
         raise ValueError(f"unknown arch {cfg.arch!r}; allowed: {', '.join(ARCHS)}")
-    _init_hidden(model)
+    if init:
+        init_hidden(model)
     return model

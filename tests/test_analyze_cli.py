@@ -82,17 +82,18 @@ def test_analyze_unknown_kind_exits_2(capsys):
 
 
 def test_analyze_views_read_a_stored_runs_recordings(tmp_path, capsys):
-    from engine.runner import run
+    from engine.executor import execute
 
-    result = run(tiny_config(model__depth=2), record_activations=40)
+    result = execute("record", {**tiny_config(model__depth=2), "n": 40, "probe_epochs": 2})
+    key = result["key"]
     path = tmp_path / "cka.json"
-    assert main(["analyze", "cka", "--key", result.key, "--json", str(path), "--quiet"]) == 0
+    assert main(["analyze", "cka", "--key", key, "--json", str(path), "--quiet"]) == 0
     doc = json.loads(path.read_text())
     assert doc["source"] == "recordings" and doc["tasks"] == 5
     assert np.asarray(doc["drift"]).shape == (2, 5, 5) and np.asarray(
         doc["layer_by_layer"]
     ).shape == (2, 2)
-    assert main(["analyze", "rank", "--key", result.key, "--quiet"]) == 0
+    assert main(["analyze", "rank", "--key", key, "--quiet"]) == 0
     assert "after task 5" in capsys.readouterr().out
 
 

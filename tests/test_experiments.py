@@ -1,4 +1,4 @@
-"""Representation experiments (engine.analysis.experiments and its kinds), activations, OOD sets.
+"""Representation experiments (the kinds in engine.kinds, run by engine.executor), activations, OOD sets.
 
 Fast tests use tiny models on split-digits; the thesis-scale checks are marked slow.
 """
@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from engine.analysis import experiments as ex
+from engine import kinds
 from engine.analysis.activations import (
     collect,
     eval_subset,
@@ -18,6 +18,7 @@ from engine.analysis.activations import (
     recorded_tasks,
 )
 from engine.config import ConfigError, ModelConfig
+from engine.executor import execute
 from engine.models import build_model
 
 TRAIN = {"epochs": 3, "device": "cpu", "evals_per_task": 1, "batch_size": 64}
@@ -46,7 +47,7 @@ def tunnel_result(tmp_path_factory):
 
     store = Store(tmp_path_factory.mktemp("tunnel_store"))
     cfg = tiny("tunnel", train={"epochs": 12, "lr": 3e-3}, model={"width": 64}, probe_epochs=30)
-    return ex.run_experiment("tunnel", cfg, store=store)
+    return execute("tunnel", cfg, store=store)
 
 
 # -------------------------------------------------------------------------- activations
@@ -101,22 +102,23 @@ def test_recording_round_trip_keeps_activations_to_three_digits():
         torch.testing.assert_close(a, r, atol=1e-3 * float(r.abs().max()), rtol=0)
 
 
-def test_runner_records_after_every_task_and_views_read_the_store():
+def test_record_kind_records_after_every_task_and_views_read_the_store():
     from engine.analysis.recorded import cka_view, probes_view, rank_view, recordings
-    from engine.runner import run
     from engine.store import Store
 
     store = Store()
-    result = run(tiny_config(model__depth=2), store=store, record_activations=60)
-    assert recorded_tasks(store, result.key) == [0, 1, 2, 3, 4]
-    recs = recordings(store, result.key)
+    result = execute("record", {**tiny_config(model__depth=2), "n": 60, "probe_epochs": 3}, store=store)
+    assert recorded_tasks(store, result["key"]) == [0, 1, 2, 3, 4]
+    recs = recordings(store, result["key"])
     ranks = rank_view(recs)
     assert len(ranks["rank"]) == 5 and all(len(r) == 2 for r in ranks["rank"])
+    assert result["rank"] == ranks["rank"]  # the stored views are the recordings' views
     drift = cka_view(recs)["drift"]
     assert drift.shape == (2, 5, 5)
     assert drift[:, range(5), range(5)] == pytest.approx(1.0)
     probes = probes_view(recs, epochs=3)
     assert len(probes["test_acc"]) == 5 and probes["n_fit"] + probes["n_test"] == 60
+    assert len(result["R"]) == 5 and result["metrics"]["acc"] > 0  # the run itself, too
 
 
 # --------------------------------------------------------------------------- tunnel
@@ -149,9 +151,9 @@ def test_experiments_are_memoized_with_their_kind(tunnel_result):
 
     store = Store()
     cfg = tiny("tunnel")
-    first = ex.run_experiment("tunnel", cfg, store=store)
+    first = execute("tunnel", cfg, store=store)
     events = []
-    second = ex.run_experiment("tunnel", cfg, store=store, on_event=events.append)
+    second = execute("tunnel", cfg, store=store, on_event=events.append)
     assert not first["cached"] and second["cached"]
     assert {k: v for k, v in first.items() if k != "cached"} == {
         k: v for k, v in second.items() if k != "cached"
@@ -160,15 +162,15 @@ def test_experiments_are_memoized_with_their_kind(tunnel_result):
     assert [m["kind"] for m in store.list_results()] == ["tunnel"]
     # Equal configs spelled differently share the key; any change of setting makes a new one.
     assert (
-        ex.prepare("tunnel", cfg)[1]
-        == ex.prepare("tunnel", {**cfg, "data": {"benchmark": "split-digits"}})[1]
+        kinds.prepare("tunnel", cfg)[1]
+        == kinds.prepare("tunnel", {**cfg, "data": {"benchmark": "split-digits"}})[1]
     )
-    assert ex.prepare("tunnel", cfg)[1] != ex.prepare("tunnel", {**cfg, "n_eval": 201})[1]
+    assert kinds.prepare("tunnel", cfg)[1] != kinds.prepare("tunnel", {**cfg, "n_eval": 201})[1]
 
 
 def test_events_run_start_progress_done_in_order():
     events = []
-    ex.run_experiment("tunnel", tiny("tunnel"), on_event=events.append, use_cache=False)
+    execute("tunnel", tiny("tunnel"), on_event=events.append, use_cache=False)
     types = [e["type"] for e in events]
     assert (
         types[0] == "start" and types[-1] == "done" and set(types) == {"start", "progress", "done"}
@@ -182,24 +184,24 @@ def test_cancel_stops_training_and_says_so():
 
     events = []
     with pytest.raises(Cancelled):
-        ex.run_experiment("tunnel", tiny("tunnel"), on_event=events.append, cancel=lambda: True)
+        execute("tunnel", tiny("tunnel"), on_event=events.append, cancel=lambda: True)
     assert events[-1]["type"] == "cancelled"
 
 
 def test_bad_settings_are_one_line_config_errors():
     with pytest.raises(ConfigError, match="n_eval"):
-        ex.prepare("tunnel", {"n_eval": 3})
+        kinds.prepare("tunnel", {"n_eval": 3})
     with pytest.raises(ConfigError, match="unknown setting"):
-        ex.prepare("tunnel", {"bogus": 1})
+        kinds.prepare("tunnel", {"bogus": 1})
     with pytest.raises(ConfigError, match="classes=K"):
-        ex.prepare("tunnel", {"data": {"split": "5,5"}})
+        kinds.prepare("tunnel", {"data": {"split": "5,5"}})
     with pytest.raises(ConfigError, match="kind"):
-        ex.prepare("nope", {})
+        kinds.prepare("nope", {})
     with pytest.raises(ConfigError, match="temperature"):
-        ex.prepare("temperature", {"temperatures": "1,0"})
+        kinds.prepare("temperature", {"temperatures": "1,0"})
     with pytest.raises(ConfigError, match="unknown setting 'ratio'"):
-        ex.apply_settings("tunnel", {}, ["ratio=0.5"])
-    assert ex.apply_settings("erosion", {}, ["ratio=0.5", "depth=3"]) == {
+        kinds.apply_settings("tunnel", {}, ["ratio=0.5"])
+    assert kinds.apply_settings("erosion", {}, ["ratio=0.5", "depth=3"]) == {
         "ratio": 0.5,
         "model": {"depth": 3},
     }
@@ -232,7 +234,7 @@ def test_ood_pairs_for_the_embedded_benchmarks():
 
 
 def test_corner_squares_encode_the_class_on_the_chosen_share():
-    from engine.analysis.erosion import add_squares
+    from engine.kinds.erosion import add_squares
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(100, 3, 8, 8, generator=g)
@@ -253,7 +255,7 @@ def test_corner_squares_encode_the_class_on_the_chosen_share():
 
 
 def test_erosion_reports_before_and_after():
-    r = ex.run_experiment("erosion", tiny("erosion", finetune_epochs=3))
+    r = execute("erosion", tiny("erosion", finetune_epochs=3))
     assert r["status"] == "done"
     assert len(r["before"]["rank"]) == len(r["after"]["rank"]) == 2
     assert len(r["cka_before_after"]) == 2 and len(r["cka_diagonal"]) == 2
@@ -267,7 +269,7 @@ def test_erosion_reports_before_and_after():
 
 
 def test_substitution_endpoints_are_the_two_models():
-    r = ex.run_experiment("substitution", tiny("substitution"))
+    r = execute("substitution", tiny("substitution"))
     n = len(r["layers"])
     R = r["R"]
     # x = n: all of M1 (task 1 read by its own head) → M1's accuracy on task 1.
@@ -282,16 +284,16 @@ def test_substitution_endpoints_are_the_two_models():
 
 def test_substitution_needs_two_tasks_and_a_tunnel():
     with pytest.raises(ConfigError, match="two tasks"):
-        ex.run_experiment("substitution", tiny("substitution", data={"split": "2,2,2"}))
+        execute("substitution", tiny("substitution", data={"split": "2,2,2"}))
     with pytest.raises(ConfigError, match="split_at"):  # 2 layers: the extractor can have 1
-        ex.run_experiment("substitution", tiny("substitution", split_at=2))
+        execute("substitution", tiny("substitution", split_at=2))
 
 
 # ---------------------------------------------------------------------------- repforget
 
 
 def test_frozen_probes_fill_the_lower_triangle_and_drift_starts_at_one():
-    r = ex.run_experiment("repforget", tiny("repforget"))
+    r = execute("repforget", tiny("repforget"))
     T = r["tasks"]
     for model in ("discriminative", "autoencoder"):
         P = r[model]["probe_acc"]
@@ -311,10 +313,10 @@ def test_temperature_collects_memoized_tunnel_runs():
     from engine.store import Store
 
     store = Store()
-    r = ex.run_experiment("temperature", tiny("temperature", temperatures="1,100"), store=store)
+    r = execute("temperature", tiny("temperature", temperatures="1,100"), store=store)
     assert [row["temperature"] for row in r["table"]] == [1.0, 100.0]
-    kinds = sorted(m["kind"] for m in store.list_results())
-    assert kinds == ["temperature", "tunnel", "tunnel"]
+    stored = sorted(m["kind"] for m in store.list_results())
+    assert stored == ["temperature", "tunnel", "tunnel"]
     for row in r["table"]:
         sub = store.get_result(row["key"])
         assert sub["config"]["train"]["temperature"] == row["temperature"]
@@ -323,8 +325,8 @@ def test_temperature_collects_memoized_tunnel_runs():
         )
     # The temperature experiment's own key ignores train.temperature.
     assert (
-        ex.prepare("temperature", {"train": {"temperature": 5}})[1]
-        == ex.prepare("temperature", {})[1]
+        kinds.prepare("temperature", {"train": {"temperature": 5}})[1]
+        == kinds.prepare("temperature", {})[1]
     )
 
 
@@ -333,7 +335,7 @@ def test_temperature_collects_memoized_tunnel_runs():
 
 @pytest.mark.slow
 def test_deep_mlp_rank_falls_toward_the_class_count_while_probes_saturate():
-    r = ex.run_experiment("tunnel", {"train": {"device": "cpu"}})  # MLP-12 × 256 on split-digits
+    r = execute("tunnel", {"train": {"device": "cpu"}})  # MLP-12 × 256 on split-digits
     rank, probe = r["rank"], r["probe"]["test_acc"]
     assert r["train_acc"] == pytest.approx(1.0)
     assert rank[0] > 5 * rank[-1] and rank[-1] <= 15  # ≈ 10 classes
@@ -343,7 +345,7 @@ def test_deep_mlp_rank_falls_toward_the_class_count_while_probes_saturate():
 
 @pytest.mark.slow
 def test_high_temperature_lowers_the_rank_of_deep_layers():
-    r = ex.run_experiment("temperature", {"train": {"device": "cpu"}, "ood": "none"})
+    r = execute("temperature", {"train": {"device": "cpu"}, "ood": "none"})
     ranks = {row["temperature"]: row["rank"] for row in r["table"]}
     deep = slice(len(ranks[1.0]) // 2, None)
     for t in (100.0, 1000.0):

@@ -9,7 +9,10 @@ import pytest
 from conftest import tiny_config
 
 from engine.config import ConfigError
-from engine.jobs import CapExceeded, Caps, JobManager, count_params, estimate_steps, get_manager
+from engine.caps import Caps
+from engine.errors import CapExceeded
+from engine.estimate import training_cost
+from engine.jobs import JobManager, get_manager
 from engine.runner import prepare
 
 TIMEOUT = 60
@@ -167,7 +170,7 @@ def test_bounded_queue_refuses_with_a_clear_error():
         m.submit(tiny_config(train__seed=1))
         with pytest.raises(
             CapExceeded,
-            match=r"^queue: 2 runs are running or waiting, the most this server takes is 2",
+            match=r"^queue: 2 jobs are running or waiting, the most this server takes is 2",
         ):
             m.submit(tiny_config(train__seed=2))
         # Asking again for a config that is already queued is not new work: it is shared.
@@ -194,8 +197,13 @@ def test_bad_config_is_refused_at_submit(manager):
             r"^data\.benchmark: 'split-mnist' is not offered on this hosted demo; allowed: split-digits, split-mnist5k$",
         ),
         (
-            {"train__epochs": 31},
-            r"^train\.epochs: 31 is over the hosted limit of 30 epochs per task$",
+            {
+                "data__benchmark": "split-mnist5k",
+                "model__depth": 2,
+                "model__width": 1800,
+                "train__epochs": 60,
+            },
+            r"^compute: about [\d.e+]+ multiply-adds is over the hosted limit of 3e\+12",
         ),
         (
             {"model__depth": 8, "model__width": 4096},
@@ -221,18 +229,32 @@ def test_hosted_caps_are_refused_by_the_api(monkeypatch, overrides, message):
         m.shutdown(wait=True)
 
 
-def test_hosted_caps_per_session(monkeypatch):
-    monkeypatch.setenv("FORGET_MAX_JOBS_PER_SESSION", "1")
+def test_hosted_memory_cap_counts_data_weights_and_activations(monkeypatch):
+    monkeypatch.setenv("FORGET_MAX_MEMORY_MB", "64")
+    m = JobManager(workers=1, hosted=True)
+    try:
+        wide = tiny_config(data__benchmark="split-mnist5k", model__width=4096)
+        with pytest.raises(
+            CapExceeded, match=r"^memory: about [\d,]+ MiB at peak is over the hosted limit of 64 MiB"
+        ):
+            m.submit(wide, session_id="visitor")
+        m.check_caps(prepare(tiny_config())[0])  # the small default fits
+    finally:
+        m.shutdown(wait=True)
+
+
+def test_hosted_caps_per_visitor(monkeypatch):
+    monkeypatch.setenv("FORGET_MAX_JOBS_PER_VISITOR", "1")
     m = JobManager(workers=1, hosted=True)
     release = gate(m)
     try:
-        m.submit(tiny_config(), session_id="a")
+        m.submit(tiny_config(), session_id="a", visitor="1.2.3.4")
         with pytest.raises(
             CapExceeded,
-            match=r"^jobs per session: you already have 1 runs going \(hosted limit 1\)",
-        ):
-            m.submit(tiny_config(train__seed=1), session_id="a")
-        m.submit(tiny_config(train__seed=1), session_id="b")  # another visitor still gets a turn
+            match=r"^jobs per visitor: you already have 1 computations going \(hosted limit 1,",
+        ):  # another tab of the same browser is the same visitor
+            m.submit(tiny_config(train__seed=1), session_id="a2", visitor="1.2.3.4")
+        m.submit(tiny_config(train__seed=1), session_id="b", visitor="5.6.7.8")  # another visitor
         assert m.submit(tiny_config(), session_id="b").owner == "a"  # joining a run costs nothing
     finally:
         for job in m.jobs():
@@ -243,19 +265,35 @@ def test_hosted_caps_per_session(monkeypatch):
 
 def test_hosted_caps_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("FORGET_BENCHMARKS", "split-digits")
-    monkeypatch.setenv("FORGET_MAX_EPOCHS", "3")
+    monkeypatch.setenv("FORGET_MAX_STEPS", "3")
+    monkeypatch.setenv("FORGET_MAX_MACS", "1e9")
     caps = Caps.from_env()
-    assert caps.benchmarks == ("split-digits",) and caps.max_epochs == 3
-    assert Caps() == Caps(None, None, None, None, None)  # local: no caps
+    assert caps.benchmarks == ("split-digits",) and caps.max_steps == 3 and caps.max_macs == 1e9
+    assert not Caps().limited  # local: no caps
 
 
 def test_parameter_count_and_step_estimate():
     cfg, _ = prepare(tiny_config())  # digits 8×8 → 32 → 10 outputs (class-IL)
-    assert count_params(cfg) == 64 * 32 + 32 + 32 * 10 + 10
+    cost = training_cost(cfg)
+    assert cost.params == 64 * 32 + 32 + 32 * 10 + 10
     # 1,437 training images, 5 tasks, batch 64, 2 epochs: 2 × Σ ⌈n_t / 64⌉ ≈ 2 × 25
-    assert 45 <= estimate_steps(cfg) <= 55
+    assert 45 <= cost.steps <= 55
+    # forward: 64·32 + 32·10 multiply-adds a sample; training ≈ 3× that per sample seen
+    assert cost.macs >= 3 * (64 * 32 + 32 * 10) * 1437 * 2
     big, _ = prepare(tiny_config(model__depth=64, model__width=8192))
-    assert count_params(big) > 4_000_000_000  # counted on the meta device, nothing allocated
+    assert training_cost(big).params > 4_000_000_000  # on the meta device, nothing allocated
+
+
+def test_steps_follow_the_strategy_plan():
+    """Cumulative retrains on all tasks so far; replay's grow_epoch adds the buffer to each
+    epoch — the estimate counts both (a hosted cap once missed them: 29,910 steps passed as
+    fewer than 20,000)."""
+    base = tiny_config(train__batch_size=8, train__epochs=1)
+    naive = training_cost(prepare(base)[0]).steps
+    cumulative = training_cost(prepare({**base, "strategy": {"name": "cumulative"}})[0]).steps
+    assert 2.8 * naive <= cumulative <= 3.2 * naive  # 1 + 2 + 3 + 4 + 5 tasks = 3× five tasks
+    grow = {"name": "replay", "grow_epoch": True, "buffer_size": 10_000}
+    assert training_cost(prepare({**base, "strategy": grow})[0]).steps == cumulative
 
 
 def test_get_manager_is_one_per_process_and_store(tmp_path, monkeypatch):

@@ -18,20 +18,26 @@ from __future__ import annotations
 
 import sys
 
+from engine import kinds
+from engine.analysis import recorded
 from engine.commands import write_json
+from engine.config import BENCHMARKS
+from engine.errors import ConfigError, DataUnavailable
+from engine.executor import execute
+from engine.kinds import repforget
+from engine.kinds.base import clean
+from engine.store import Store
 
 EXPERIMENTS = ("tunnel", "erosion", "repforget", "substitution", "temperature")
 VIEWS = ("cka", "rank", "probes")
 
 
 def _settings_help() -> str:
-    from engine.analysis.experiments import spec_class
-
     lines = [
         "experiment settings for --set NAME=VALUE (besides every data/model/train setting of `run`):"
     ]
     for kind in EXPERIMENTS:
-        cls = spec_class(kind)
+        cls = kinds.spec_class(kind)
         own = [n for n in cls.model_fields if n not in ("data", "model", "train")]
         lines.append(f"  {kind}: {', '.join(own)}")
     return "\n".join(lines)
@@ -39,8 +45,6 @@ def _settings_help() -> str:
 
 def add_parser(subs) -> None:
     import argparse
-
-    from engine.config import BENCHMARKS
 
     p = subs.add_parser(
         "analyze",
@@ -184,10 +188,7 @@ def print_result(kind: str, r: dict) -> None:
         for row in r["table"]:
             print(f"{row['name']:<14} task1 {_fmt(row['task1'])}  task2 {_fmt(row['task2'])}")
     elif kind == "repforget":
-        for model in ("discriminative", "autoencoder"):
-            print(f"{model}: frozen-probe accuracy after task t (rows) on task j (columns)")
-            for t, row in enumerate(r[model]["probe_acc"]):
-                print(_row(f"  after {t + 1}", row))
+        print(repforget.table(r))
     elif kind == "rank":
         if "tasks" in r:
             for t, row in enumerate(r["rank"]):
@@ -224,11 +225,6 @@ def _view_from_tunnel(kind: str, r: dict) -> dict:
 
 
 def main(args) -> int:
-    from engine.analysis import experiments as ex
-    from engine.config import ConfigError
-    from engine.data.torchvision_sets import DataUnavailable
-    from engine.store import Store
-
     bar = Bar(args.quiet)
     store = Store()
     try:
@@ -240,11 +236,9 @@ def main(args) -> int:
                     f"--key/--run: only the views {', '.join(VIEWS)} read a run's recordings"
                 )
             kind = args.kind if args.kind in EXPERIMENTS else "tunnel"
-            raw = ex.apply_settings(kind, {}, _common(args) + args.set)
-            ex.prepare(kind, raw)  # bad input exits 2 here, before anything trains
-            result = ex.run_experiment(
-                kind, raw, on_event=bar, store=store, use_cache=not args.no_cache
-            )
+            raw = kinds.apply_settings(kind, {}, _common(args) + args.set)
+            kinds.prepare(kind, raw)  # bad input exits 2 here, before anything trains
+            result = execute(kind, raw, on_event=bar, store=store, use_cache=not args.no_cache)
             if args.kind in VIEWS:
                 result = _view_from_tunnel(args.kind, result)
     except DataUnavailable as err:
@@ -259,23 +253,17 @@ def main(args) -> int:
             bar.bar.close()
     print_result(args.kind, result)
     if args.json:
-        from engine.analysis.experiments import clean
-
-        write_json(args.json, clean(result))
+        write_json(args.json, result)
     return 0
 
 
 def _recorded_view(args, store, bar) -> dict:
-    from engine.analysis import recorded
-    from engine.config import ConfigError, apply_overrides
-
     if args.key and args.run:
         raise ConfigError("--key/--run: give one of them, not both")
     if args.run:
-        if args.record < 4:
-            raise ConfigError(f"--record: needs at least 4 images (got {args.record})")
-        raw = apply_overrides({"data": {}, "train": {}}, _common(args) + args.set)
-        key = recorded.ensure_recorded(raw, args.record, store, on_event=bar)
+        raw = kinds.apply_settings("record", {"n": args.record}, _common(args) + args.set)
+        kinds.prepare("record", raw)  # bad input exits 2 here, before anything trains
+        key = execute("record", raw, on_event=bar, store=store, use_cache=not args.no_cache)["key"]
         cached = False
     else:
         key, cached = args.key, True
@@ -286,4 +274,4 @@ def _recorded_view(args, store, bar) -> dict:
         body = recorded.cka_view(recs)
     else:
         body = recorded.probes_view(recs)
-    return {"source": "recordings", "key": key, "cached": cached, **body}
+    return {"source": "recordings", "key": key, "cached": cached, **clean(body)}

@@ -21,17 +21,14 @@ def main(args) -> int:
     store = Store()
     if args.action == "merge":
         from engine.config import ConfigError
-        from engine.sweep import merge_results
+        from engine.store_merge import merge, summary
 
         if not args.other:
             raise ConfigError(
                 "cache merge: give the other store's directory (cache merge OTHER_DIR)"
             )
-        out = {**merge_results(args.other, store), "directory": str(store.directory)}
-        print(
-            f"merged {args.other} into {out['directory']}: {out['copied']} copied, "
-            f"{out['present']} already here, {out['skipped']} skipped (other engine version or damaged)"
-        )
+        out = {**merge(args.other, store), "directory": str(store.directory)}
+        print(f"merged {args.other} into {out['directory']}: {summary(out)}")
     elif args.action == "info":
         out = store.info()
         for k, v in out.items():

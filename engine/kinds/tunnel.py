@@ -30,15 +30,27 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from engine.analysis import experiments as ex
-from engine.analysis.ood import OOD_SETS
+from engine.analysis.geometry import singular_alignment, weight_norms
+from engine.analysis.layers import analyze_model
+from engine.analysis.ood import OOD_SETS, load_ood
+from engine.analysis.probes import compression_kappa, ood_loss_rho, tunnel_start
 from engine.config import ModelConfig, TrainConfig, resolve
+from engine.data import build_benchmark
+from engine.kinds import trained
+from engine.kinds.base import ComputeContext, Cost
+from engine.train import Evaluator
+
+NAME = "tunnel"
+TITLE = "Tunnel"
+SUMMARY = (
+    "Train one network on one task, then rank, linear probes (ID and OOD), κ, ρ and CKA by layer."
+)
 
 OODName = Literal[OOD_SETS]  # type: ignore[valid-type]
 
 
-class Spec(ex.Spec):
-    kind = "tunnel"
+class Spec(trained.TrainedSpec):
+    kind = NAME
     ignored_data = ("split", "n_tasks")
 
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(arch="mlp", depth=12, width=256))
@@ -73,12 +85,14 @@ class Spec(ex.Spec):
         return "none" if v is None else v  # `--set ood=none` parses as null
 
     def training_config(self):
-        return ex.single_task_config(self, self.classes)
+        return trained.single_task_config(self, self.classes)
+
+
+def estimate(spec: Spec) -> Cost:
+    return trained.trained_cost(spec)
 
 
 def _load_ood(spec: Spec, cfg, bench):
-    from engine.analysis.ood import load_ood
-
     return load_ood(
         spec.ood,
         cfg.data.benchmark,
@@ -91,23 +105,17 @@ def _load_ood(spec: Spec, cfg, bench):
     )
 
 
-def compute(spec: Spec, progress: ex.Progress) -> dict:
-    from engine.data import build_benchmark
-
+def compute(spec: Spec, ctx: ComputeContext) -> dict:
     cfg = resolve(spec.training_config())
     bench = build_benchmark(cfg.data, cfg.scenario, cfg.train.device)
     ood = _load_ood(spec, cfg, bench)  # before training: missing data fails fast
-    progress.start(ex.planned_steps(bench, cfg), ["train", "activations", "rank", "cka", "probes"])
-    fitted = ex.fit(cfg, progress, "train", bench=bench)
-    return summarize(spec, fitted, ood, progress)
+    ctx.start(trained.planned_steps(bench, cfg), ["train", "activations", "rank", "cka", "probes"])
+    fitted = trained.fit(cfg, ctx, "train", bench=bench)
+    return summarize(spec, fitted, ood, ctx)
 
 
-def summarize(spec: Spec, fitted: ex.Fitted, ood, progress: ex.Progress | None = None) -> dict:
+def summarize(spec: Spec, fitted: trained.Fitted, ood, ctx: ComputeContext | None = None) -> dict:
     """Every per-layer analysis of a trained model (the tunnel result's body)."""
-    from engine.analysis.geometry import singular_alignment, weight_norms
-    from engine.analysis.probes import compression_kappa, ood_loss_rho, tunnel_start
-    from engine.train import Evaluator
-
     base = {
         "curves": fitted.curves,
         "logits_norm": fitted.logits_norm,
@@ -116,7 +124,7 @@ def summarize(spec: Spec, fitted: ex.Fitted, ood, progress: ex.Progress | None =
     if fitted.status != "done":
         return {**base, "status": fitted.status, "message": fitted.message, "metrics": {}}
     model, bench = fitted.model, fitted.bench
-    res = ex.analyze_model(model, bench, spec, ood, progress)
+    res = analyze_model(model, bench, spec, ood, None if ctx is None else ctx.set_stage)
     acts_eval = res.pop("acts_eval")
     probe = res["probe"]["test_acc"]
     starts = {}

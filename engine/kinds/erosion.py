@@ -27,12 +27,23 @@ from dataclasses import replace
 import torch
 from pydantic import Field
 
-from engine.analysis import experiments as ex
+from engine.analysis.cka import cka_matrix
+from engine.analysis.layers import analyze_model
 from engine.config import ModelConfig, TrainConfig, resolve
+from engine.data import build_benchmark
+from engine.errors import Cancelled
+from engine.kinds import trained
+from engine.kinds.base import ComputeContext, Cost
+from engine.session import Session
+from engine.train import Evaluator
+
+NAME = "erosion"
+TITLE = "Feature erosion"
+SUMMARY = "Fine-tune on images whose corner square encodes the class; what happens to the features."
 
 
-class Spec(ex.Spec):
-    kind = "erosion"
+class Spec(trained.TrainedSpec):
+    kind = NAME
     ignored_data = ("split", "n_tasks")
 
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(arch="mlp", depth=6, width=256))
@@ -64,7 +75,21 @@ class Spec(ex.Spec):
     )
 
     def training_config(self):
-        return ex.single_task_config(self, self.classes)
+        return trained.single_task_config(self, self.classes)
+
+    def finetune_train(self, train: TrainConfig) -> TrainConfig:
+        return train.model_copy(
+            update={
+                "epochs": self.finetune_epochs or train.epochs,
+                "lr": self.finetune_lr or train.lr,
+            }
+        )
+
+
+def estimate(spec: Spec) -> Cost:
+    cfg = resolve(spec.training_config())
+    finetune = cfg.model_copy(update={"train": spec.finetune_train(cfg.train)})
+    return trained.trained_cost(spec, cfg, models=1) + trained.trained_cost(spec, finetune)
 
 
 def palette(n_classes: int, channels: int) -> torch.Tensor:
@@ -114,8 +139,6 @@ class _PatchedEvaluator:
     """The clean evaluator, plus accuracy on the patched test set at every evaluation point."""
 
     def __init__(self, clean_bench, patched_bench) -> None:
-        from engine.train import Evaluator
-
         self.clean, self.patched = Evaluator(clean_bench), Evaluator(patched_bench)
         self.patched_acc: list[float] = []
 
@@ -125,22 +148,13 @@ class _PatchedEvaluator:
         return out
 
 
-def compute(spec: Spec, progress: ex.Progress) -> dict:
-    from engine.analysis.cka import cka_matrix
-    from engine.data import build_benchmark
-    from engine.train import Cancelled, Curves, Diverged, Evaluator, train_phase
-
+def compute(spec: Spec, ctx: ComputeContext) -> dict:
     cfg = resolve(spec.training_config())
     bench = build_benchmark(cfg.data, cfg.scenario, cfg.train.device)
-    ft_train = cfg.train.model_copy(
-        update={
-            "epochs": spec.finetune_epochs or cfg.train.epochs,
-            "lr": spec.finetune_lr or cfg.train.lr,
-        }
-    )
+    ft_train = spec.finetune_train(cfg.train)
     ft_steps = ft_train.epochs * -(-len(bench.x_train) // ft_train.batch_size)
-    progress.start(
-        ex.planned_steps(bench, cfg) + ft_steps,
+    ctx.start(
+        trained.planned_steps(bench, cfg) + ft_steps,
         ["pretrain", "analysis before", "finetune", "analysis after"],
     )
     side = square_side(spec.square, bench.input_shape)
@@ -153,38 +167,30 @@ def compute(spec: Spec, progress: ex.Progress) -> dict:
     )
     patched = replace(bench, x_train=x_tr, x_test=x_te)
 
-    fitted = ex.fit(cfg, progress, "pretrain", bench=bench)
+    fitted = trained.fit(cfg, ctx, "pretrain", bench=bench)
     base = {"timing": {"pretrain_s": round(fitted.train_s, 3)}, "pretrain_curves": fitted.curves}
     if fitted.status != "done":
         return {**base, "status": fitted.status, "message": fitted.message}
-    model, strategy = fitted.model, fitted.strategy
-    before = ex.analyze_model(model, bench, spec, None, progress)
-    patched_before = float(Evaluator(patched)(model, strategy)[0].mean())
+    model = fitted.model
+    before = analyze_model(model, bench, spec, None, ctx.set_stage)
+    patched_before = float(Evaluator(patched)(model, fitted.strategy)[0].mean())
 
-    progress.stage = "finetune"
+    # Fine-tuning: the same model, one more phase on the patched images.
+    ctx.stage = "finetune"
     evaluate = _PatchedEvaluator(bench, patched)
-    curves = Curves()
+    finetune = Session(
+        cfg.model_copy(update={"train": ft_train}), bench=patched, evaluator=evaluate, model=model
+    )
     try:
-        train_phase(
-            model,
-            strategy,
-            patched,
-            [0],
-            1,
-            ft_train,
-            evaluate,
-            curves,
-            0,
-            progress.phase_callback(),
-            progress.cancel,
-        )
+        finetune.run(on_event=ctx.session_events(), cancel=ctx.cancel)
     except Cancelled:
-        progress.emit({"type": "cancelled", "stage": "finetune"})
+        ctx.emit({"type": "cancelled", "stage": "finetune"})
         raise
-    except Diverged as err:
-        return {**base, "status": "diverged", "message": str(err)}
-    progress.done += ft_steps
-    after = ex.analyze_model(model, bench, spec, None, progress)
+    if finetune.status != "done":
+        return {**base, "status": finetune.status, "message": finetune.message}
+    curves, strategy = finetune.curves, finetune.strategy
+    ctx.done += ft_steps
+    after = analyze_model(model, bench, spec, None, ctx.set_stage)
     acc_after = float(Evaluator(bench)(model, strategy)[0].mean())
     patched_after = float(Evaluator(patched)(model, strategy)[0].mean())
     cross = cka_matrix(before.pop("acts_eval"), after.pop("acts_eval"), method=spec.cka_method)

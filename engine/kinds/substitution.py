@@ -28,12 +28,22 @@ import copy
 
 from pydantic import Field
 
-from engine.analysis import experiments as ex
+from engine.analysis.activations import collect
+from engine.analysis.probes import train_probes, tunnel_start
 from engine.config import ConfigError, DataConfig, ModelConfig, TrainConfig, resolve
+from engine.data import build_benchmark
+from engine.kinds import trained
+from engine.kinds.base import ComputeContext, Cost
+from engine.models import build_model
+from engine.train import Evaluator
+
+NAME = "substitution"
+TITLE = "Layer substitution"
+SUMMARY = "Swap the first x layers between the models after task 1 and task 2 (thesis 5.11.1)."
 
 
-class Spec(ex.Spec):
-    kind = "substitution"
+class Spec(trained.TrainedSpec):
+    kind = NAME
 
     data: DataConfig = Field(default_factory=lambda: DataConfig(split="5,5"))
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(arch="mlp", depth=8, width=256))
@@ -51,7 +61,11 @@ class Spec(ex.Spec):
     )
 
     def training_config(self):
-        return ex.engine_config(self, "task", "naive")
+        return trained.engine_config(self, "task", "naive")
+
+
+def estimate(spec: Spec) -> Cost:
+    return trained.trained_cost(spec, models=1)
 
 
 def compose(bottom: dict, top: dict, x: int, head: dict) -> dict:
@@ -77,13 +91,7 @@ def task_heads(snapshots: list[dict], heads: list[tuple[int, int]]) -> dict:
     return head
 
 
-def compute(spec: Spec, progress: ex.Progress) -> dict:
-    from engine.analysis.activations import collect
-    from engine.analysis.probes import train_probes, tunnel_start
-    from engine.data import build_benchmark
-    from engine.models import build_model
-    from engine.train import Evaluator
-
+def compute(spec: Spec, ctx: ComputeContext) -> dict:
     cfg = resolve(spec.training_config())
     if cfg.data.split is None or len(cfg.data.split.split(",")) != 2:
         raise ConfigError(
@@ -95,8 +103,8 @@ def compute(spec: Spec, progress: ex.Progress) -> dict:
         raise ConfigError(
             f"split_at: the extractor must leave a tunnel; use 1…{n - 1} for this {n}-layer model"
         )
-    progress.start(ex.planned_steps(bench, cfg), ["train", "substitute", "probes"])
-    fitted = ex.fit(cfg, progress, "train", bench=bench, keep_snapshots=True)
+    ctx.start(trained.planned_steps(bench, cfg), ["train", "substitute", "probes"])
+    fitted = trained.fit(cfg, ctx, "train", bench=bench, keep_snapshots=True)
     if fitted.status != "done":
         return {
             "status": fitted.status,
@@ -114,11 +122,11 @@ def compute(spec: Spec, progress: ex.Progress) -> dict:
         scratch.load_state_dict(state)
         return evaluate(scratch, strategy)[0].tolist()
 
-    progress.set_stage("substitute")
+    ctx.set_stage("substitute")
     m1_bottom = [accuracy(compose(m1, m2, x, head)) for x in range(n + 1)]
     m2_bottom = [accuracy(compose(m2, m1, x, head)) for x in range(n + 1)]
 
-    progress.set_stage("probes")
+    ctx.set_stage("probes")
     (lo1, hi1), (a1, b1) = bench.train_slices[0], bench.test_slices[0]
     k1 = len(bench.task_classes[0])
     y1_tr = bench.y_train[lo1:hi1] - bench.heads[0][0]

@@ -2,7 +2,7 @@
 
 The same model (same seed, so the same initialisation) is trained once per temperature T: the
 loss sees logits / T (engine.train.task_loss). Each run is a memoized tunnel experiment
-(engine.analysis.tunnel) with ``train.temperature = T``, so every layer's rank, ID and OOD
+(engine.kinds.tunnel) with ``train.temperature = T``, so every layer's rank, ID and OOD
 probe accuracy, κ and ρ, and the logits norm over training are measured the same way; this
 experiment collects them into the table of the thesis (one row per T).
 
@@ -20,13 +20,18 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from engine.analysis import experiments as ex
-from engine.analysis import tunnel
-from engine.config import ModelConfig, TrainConfig
+from engine.config import ModelConfig, TrainConfig, resolve
+from engine.data import build_benchmark
+from engine.kinds import trained, tunnel
+from engine.kinds.base import ComputeContext, Cost
+
+NAME = "temperature"
+TITLE = "Temperature"
+SUMMARY = "The tunnel experiment once per softmax temperature T: κ, ρ and rank against T."
 
 
 class Spec(tunnel.Spec):
-    kind = "temperature"
+    kind = NAME
 
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(arch="mlp", depth=8, width=256))
     train: TrainConfig = Field(
@@ -42,7 +47,7 @@ class Spec(tunnel.Spec):
     @field_validator("temperatures", mode="before")
     @classmethod
     def _split(cls, v):
-        return ex.comma_list(v)
+        return trained.comma_list(v)
 
     @field_validator("temperatures")
     @classmethod
@@ -68,26 +73,22 @@ class Spec(tunnel.Spec):
         return tunnel.Spec.model_validate(raw)
 
 
-def compute(spec: Spec, progress: ex.Progress) -> dict:
-    from engine.config import resolve
-    from engine.data import build_benchmark
+def estimate(spec: Spec) -> Cost:
+    total = Cost()
+    for t in spec.temperatures:
+        total = total + tunnel.estimate(spec.at(t))
+    return total
 
+
+def compute(spec: Spec, ctx: ComputeContext) -> dict:
     cfg = resolve(spec.at(spec.temperatures[0]).training_config())
     bench = build_benchmark(cfg.data, cfg.scenario, cfg.train.device)
-    steps = ex.planned_steps(bench, cfg)
-    progress.start(steps * len(spec.temperatures), [f"T={t:g}" for t in spec.temperatures])
+    steps = trained.planned_steps(bench, cfg)
+    ctx.start(steps * len(spec.temperatures), [f"T={t:g}" for t in spec.temperatures])
     rows, runs = [], []
     for t in spec.temperatures:
-        progress.set_stage(f"T={t:g}")
-        sub = ex.run_experiment(
-            "tunnel",
-            spec.at(t),
-            on_event=progress.sub(),
-            store=progress.store,
-            use_cache=progress.use_cache,
-            cancel=progress.cancel,
-        )
-        progress.done += steps
+        ctx.set_stage(f"T={t:g}")
+        sub = ctx.sub("tunnel", spec.at(t), steps=steps)  # each T is a stored tunnel result
         runs.append(sub)
         ood = sub.get("ood") or {}
         norms = (sub.get("logits_norm") or {}).get("value") or [None]
