@@ -23,20 +23,28 @@ def layer_numbers(layers: Sequence[str]) -> list[int]:
 
 
 def figure_tunnel(result: Mapping, title: str = "", height: int = 420) -> go.Figure:
-    """Rank by layer (left axis) with ID and OOD probe accuracy (right axis); the tunnel —
-    from the 95 % tunnel start to the last layer — shaded."""
+    """Rank by layer (left axis) — with the logits as a last point, where the rank collapses to
+    about the number of classes — and ID / OOD probe accuracy by layer (right axis), the raw
+    input's probe as a dotted reference; the tunnel (from the 95 % start) shaded, named in the
+    legend so no label sits on a line."""
     layers = result["layers"]
     x = layer_numbers(layers)
+    logits_x = len(layers) + 1
     fig = make_subplots(specs=[[{"secondary_y": True}]])
+    ranks, rank_x, names = list(result["rank"]), list(x), list(layers)
+    if result.get("logits_rank") is not None:
+        ranks.append(result["logits_rank"])
+        rank_x.append(logits_x)
+        names.append("logits")
     fig.add_trace(
         go.Scatter(
-            x=x,
-            y=result["rank"],
+            x=rank_x,
+            y=ranks,
             name="rank",
             mode="lines+markers",
             line={"color": colour(0)},
-            customdata=layers,
-            hovertemplate="layer %{x} (%{customdata})<br>rank %{y}<extra></extra>",
+            customdata=names,
+            hovertemplate="%{customdata}<br>rank %{y}<extra></extra>",
         ),
         secondary_y=False,
     )
@@ -62,6 +70,19 @@ def figure_tunnel(result: Mapping, title: str = "", height: int = 420) -> go.Fig
             ),
             secondary_y=True,
         )
+    inputs = (result.get("input_probe") or {}).get("test_acc")
+    if inputs is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=[0.5, len(layers) + 0.5],
+                y=[inputs, inputs],
+                name="probe on the raw input",
+                mode="lines",
+                line={"color": colour(1), "dash": "dot", "width": 1},
+                hovertemplate=f"input probe {inputs:.3f}<extra></extra>",
+            ),
+            secondary_y=True,
+        )
     start = (result.get("tunnel_start") or {}).get("0.95")
     if start:
         fig.add_vrect(
@@ -70,13 +91,21 @@ def figure_tunnel(result: Mapping, title: str = "", height: int = 420) -> go.Fig
             fillcolor="grey",
             opacity=0.15,
             line_width=0,
-            annotation_text="tunnel (from the 95 % start)",
-            annotation_position="top left",
+            showlegend=True,
+            name=f"tunnel (from layer {start['layer']}: 95 % of the gain over the input)",
         )
-    fig.update_xaxes(title_text=LAYER_AXIS, dtick=1)
+    ticks = [*x, logits_x] if result.get("logits_rank") is not None else x
+    labels = [str(i) for i in x] + (["logits"] if len(ticks) > len(x) else [])
+    fig.update_xaxes(title_text=LAYER_AXIS, tickvals=ticks, ticktext=labels)
     fig.update_yaxes(title_text=RANK_AXIS, rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text=f"probe {ACC_AXIS}", range=[0, 1.02], secondary_y=True)
-    fig.update_layout(legend={"orientation": "h", "y": -0.2})
+    fig.update_yaxes(
+        title_text=f"probe {ACC_AXIS}",
+        range=[0, 1.02],
+        tickvals=[0, 0.2, 0.4, 0.6, 0.8, 1.0],
+        showgrid=False,  # one grid, the rank axis's: two would cross at odd heights
+        secondary_y=True,
+    )
+    fig.update_layout(legend={"orientation": "h", "y": -0.25})
     return _layout(fig, title, height)
 
 

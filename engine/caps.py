@@ -83,8 +83,8 @@ class Caps:
             )
         if self.max_steps is not None and cost.steps > self.max_steps:
             raise CapExceeded(
-                f"train.batch_size: about {cost.steps:,} training steps is over the hosted limit "
-                f"of {self.max_steps:,} (raise train.batch_size or lower train.epochs)"
+                f"steps: about {cost.steps:,} optimizer steps is over the hosted limit of "
+                f"{self.max_steps:,} (a larger train.batch_size, fewer epochs or iterations)"
             )
         if self.max_macs is not None and cost.macs > self.max_macs:
             raise CapExceeded(

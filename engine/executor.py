@@ -19,6 +19,7 @@ With ``use_cache=False`` nothing is read from or written to a store (sweep worke
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -32,6 +33,7 @@ from engine.errors import Cancelled
 from engine.kinds.base import ComputeContext, EventFn, clean
 from engine.store import Store
 
+log = logging.getLogger(__name__)
 ENVELOPE = ("kind", "key", "config", "status", "message", "metrics", "timing", "device")
 
 
@@ -161,7 +163,10 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self.stop.wait(self.ttl / 3):
-            self.store.renew_lease(self.key, self.owner, self.ttl)
+            try:
+                self.store.renew_lease(self.key, self.owner, self.ttl)
+            except Exception:  # a store that went away (cleared, moved): the work goes on
+                log.warning("could not renew the lease on %s", self.key, exc_info=True)
 
     def __enter__(self) -> Heartbeat:
         self.thread.start()

@@ -37,12 +37,12 @@ import importlib.machinery
 import logging
 import multiprocessing
 import os
+import queue
 import resource
 import sys
 import threading
 import time
 import types
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import forkserver
 from pathlib import Path
@@ -163,7 +163,12 @@ class JobManager:
         self.store = Store(self.store_dir)
         # Each job in its own process (default), or in the pool thread (FORGET_JOB_PROCESSES=0).
         self.isolate = _env_int("FORGET_JOB_PROCESSES", 1) != 0 if isolate is None else isolate
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="forget-job")
+        # Plain threads, not a ThreadPoolExecutor: at exit the executor's hook joins its threads
+        # before the main thread counts as ended, so a thread waiting on a job kept a stopped
+        # server alive until the job finished. These cancel their job once the main thread has
+        # ended (SIGTERM, Ctrl-C), so one signal stops the server and its job processes.
+        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._warmed = False
@@ -207,6 +212,8 @@ class JobManager:
         hosted cap, the visitor's share or the queue bound refuses it (CapExceeded)."""
         self.check_caps(kind, spec)
         with self._lock:
+            if self._closed:
+                raise CapExceeded("queue: this server is shutting down; try again in a moment")
             job = self._jobs.get(key)
             if job is not None and job.active:  # another thread got here first
                 job.sessions.add(session_id)
@@ -238,7 +245,15 @@ class JobManager:
             self._jobs[key] = job
             self.counts["started"] += 1
             self._prune()
-            self._pool.submit(self._work, job)
+            self._queue.put(job)
+            if len(self._threads) < self.workers:
+                # daemon=False: started from a page's script thread it would inherit daemon=True,
+                # and the interpreter's exit would kill the job instead of cancelling it.
+                t = threading.Thread(
+                    target=self._worker, name=f"forget-job-{len(self._threads)}", daemon=False
+                )
+                self._threads.append(t)
+                t.start()
         self._write_progress(job, force=True)
         return job
 
@@ -337,13 +352,29 @@ class JobManager:
         return self.status(key)
 
     def shutdown(self, wait: bool = False) -> None:
-        """Cancel what is active and stop the pool (server exit, or a new store directory)."""
+        """Cancel what is active and stop the workers (server exit, or a new store directory)."""
         with self._lock:
             self._closed = True
             for job in self._jobs.values():
                 if job.active:
                     job._cancel.set()
-        self._pool.shutdown(wait=wait, cancel_futures=True)
+            threads = list(self._threads)
+        if wait:
+            for t in threads:
+                t.join()
+
+    def _worker(self) -> None:
+        """Runs queued jobs until shut down or the server stops; jobs still queued end cancelled."""
+        while True:
+            try:
+                job = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._closed or server_stopping():
+                    return
+                continue
+            if self._closed or server_stopping():
+                job._cancel.set()
+            self._work(job)
 
     # -- inside ----------------------------------------------------------------------------
     def _remember_finished(self, key: str, hit: dict, kind: str) -> Job:
@@ -408,7 +439,11 @@ class JobManager:
     def _run_here(self, job: Job) -> tuple[str, Any]:
         """Run in this thread (FORGET_JOB_PROCESSES=0)."""
         return _execute(
-            job.kind, job.config, self.store, lambda e: self._on_event(job, e), job._cancel.is_set
+            job.kind,
+            job.config,
+            self.store,
+            lambda e: self._on_event(job, e),
+            lambda: job._cancel.is_set() or server_stopping(),
         )
 
     def _run_in_process(self, job: Job) -> tuple[str, Any]:
@@ -449,7 +484,7 @@ class JobManager:
 
         try:
             while True:
-                if job._cancel.is_set():
+                if job._cancel.is_set() or server_stopping():
                     stop.set()
                 if deadline is not None and time.monotonic() > deadline:
                     stop.set()
@@ -530,6 +565,11 @@ class JobManager:
 
 
 FINISHED_WITH_RESULT = ("done", "diverged", "partial")
+
+
+def server_stopping() -> bool:
+    """True once the main thread (Streamlit's loop, or the CLI's) has ended: SIGTERM, Ctrl-C."""
+    return not threading.main_thread().is_alive()
 
 
 def _progress_of_result(result: dict) -> dict:

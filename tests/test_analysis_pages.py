@@ -1,5 +1,6 @@
-"""The Tunnel and Representations pages through AppTest: both open, the tunnel page shows a
-stored experiment's own numbers after Run, and a recorded continual run gives drift views."""
+"""The Tunnel and Representations pages through AppTest: both open, a link reopens a stored
+tunnel experiment with its own numbers, Run goes through the job manager (no page computes),
+bad link values are refused by field, and a recorded continual run gives drift views."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from conftest import tiny_config
 from streamlit.testing.v1 import AppTest
 
 from app import share
-from engine.analysis import experiments as ex
-from engine.analysis import tunnel
+from engine import kinds
 from engine.analysis.cka import cka_matrix
 from engine.analysis.recorded import recordings
-from engine.runner import prepare
+from engine.executor import execute
+from engine.kinds import tunnel
 from engine.store import Store
 
 MAIN = str(Path(__file__).resolve().parents[1] / "app" / "main.py")
@@ -30,7 +31,10 @@ def open_page(page: str, query: dict | None = None) -> AppTest:
     for k, v in (query or {}).items():
         at.query_params[k] = str(v)
     at.run()
-    at.switch_page(f"{FOLDER}/{page}.py").run()
+    at.switch_page(f"{FOLDER}/{page}.py")
+    for k, v in (query or {}).items():  # a link to the page carries them (switching drops them)
+        at.query_params[k] = str(v)
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -54,17 +58,13 @@ def test_page_opens_without_results(page):
     assert not at.error and not at.get("plotly_chart")
 
 
-def test_tunnel_page_shows_the_stored_result_after_run():
+TINY_LINK = {"v_depth": 3, "v_width": 16, "v_epochs": 2, "v_probe_epochs": 2, "v_ood": "none"}
+
+
+def test_a_link_reopens_the_stored_tunnel_result():
     raw = tiny_tunnel()
-    res = ex.run_experiment("tunnel", raw)
-    at = open_page("tunnel")
-    at.number_input(key="tn:depth").set_value(3)
-    at.number_input(key="tn:width").set_value(16)
-    at.number_input(key="tn:epochs").set_value(2)
-    at.number_input(key="tn:probe_epochs").set_value(2)
-    at.selectbox(key="tn:ood").set_value("none")
-    at.button(key="tn:run").click().run()
-    assert not at.exception, [e.value for e in at.exception]
+    res = execute("tunnel", raw)
+    at = open_page("tunnel", TINY_LINK)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["κ (compression)"] == f"{res['kappa']:.3f}"
     assert metrics["ρ (OOD loss)"] == "–"  # no OOD set chosen
@@ -84,14 +84,52 @@ def test_tunnel_page_shows_the_stored_result_after_run():
     assert "CKA layer × layer (tunnel model)" in titles(at)
 
 
-def test_representations_drift_of_a_recorded_run():
+def test_run_goes_through_the_job_manager_and_the_page_draws_what_comes_back(monkeypatch):
+    monkeypatch.setenv("FORGET_JOB_PROCESSES", "0")  # the job in a thread of this process
+    at = open_page("tunnel", TINY_LINK)
+    _, key = kinds.prepare("tunnel", tiny_tunnel())
+    assert not at.metric  # nothing stored yet: a Run button, no numbers
+    at.button(key=f"tn:run:{key}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    from app.live import manager
+
+    manager().wait(key, timeout=TIMEOUT)
+    at.run()
+    assert {m.label for m in at.metric} >= {"κ (compression)", "tunnel start (95 %)"}
+    assert Store().get_result(key)["kind"] == "tunnel"
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "field"),
+    [
+        ("v_depth", "100000", "model.depth"),
+        ("v_width", "-3", "model.width"),
+        ("v_epochs", "true", "train.epochs"),
+        ("v_ood", "x" * 5000, "ood"),
+    ],
+)
+def test_a_bad_link_value_is_refused_by_field_and_the_rest_kept(param, value, field):
+    at = open_page("tunnel", {**TINY_LINK, param: value})
+    warnings = [w.value for w in at.warning]
+    assert any(field in w for w in warnings), warnings
+    assert all(len(w) < 400 for w in warnings)  # a long value is echoed cut
+    kept = {k: v for k, v in TINY_LINK.items() if k != param}
+    if "v_width" in kept:
+        assert at.number_input(key="tn:width").value == 16
+
+
+def test_representations_drift_of_a_recorded_run(monkeypatch):
+    monkeypatch.setenv("FORGET_JOB_PROCESSES", "0")
     raw = tiny_config(data__n_tasks=2)
-    at = open_page("representations", share.config_to_query(raw))
-    at.number_input(key="rep:n").set_value(64)
-    at.button(key="rep:run").click().run()
+    at = open_page("representations", {**share.config_to_query(raw), "v_n": 64})
+    _, key = kinds.prepare("record", {**raw, "n": 64})
+    at.button(key=f"rep:run:{key}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    _, key = prepare(raw)
+    from app.live import manager
+
+    manager().wait(key, timeout=TIMEOUT)
+    at.run()
     recs = recordings(Store(), key)
     assert len(recs) == 2 and recs[0]["requested"] == 64
     shown = titles(at)

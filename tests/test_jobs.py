@@ -211,7 +211,7 @@ def test_bad_config_is_refused_at_submit(manager):
         ),
         (
             {"train__batch_size": 1, "train__epochs": 30},
-            r"^train\.batch_size: about [\d,]+ training steps is over the hosted limit of 20,000",
+            r"^steps: about [\d,]+ optimizer steps is over the hosted limit of 20,000",
         ),
     ],
 )

@@ -1,6 +1,8 @@
 """Representations: CKA views of what a network's layers compute — layer × layer for the
-tunnel model, each layer's drift across the tasks of a continual run, and the model after
-task 1 against the model after the last task."""
+tunnel model, each layer's drift across the tasks of a continual run, the model after task 1
+against the model after the last task — and representation forgetting with frozen per-task
+probes (discriminative vs autoencoder vs VAE, thesis 3.3.1). Every view is a job of the engine
+(kinds ``record`` and ``repforget``): progress, Cancel, and a link that reopens it."""
 
 from __future__ import annotations
 
@@ -8,14 +10,21 @@ import pandas as pd
 import streamlit as st
 
 from app import analysis_figures as af
-from app import figures, live
-from app.sidebar import experiment_sidebar
-from engine.analysis.recorded import cka_view, ensure_recorded, rank_view, recordings
-from engine.config import ConfigError
-from engine.store import Store
+from app import figures, live, view_params
+from app.job_panel import job_panel
+from app.sidebar import experiment_sidebar, sync_query
+from engine.data.catalog import EMBEDDED
+from engine.kinds import record, repforget
 
 LAST_TUNNEL = "tn:last_key"  # written by the Tunnel page
-RECORDED = "rep:recorded"  # (run key, n) of the last recorded run
+TABS = (
+    "Layer × layer (tunnel model)",
+    "Drift across tasks",
+    "After task 1 vs after the last task",
+    "Representation forgetting (3 models)",
+)
+REC_LINKED = ("n",)
+RF_LINKED = ("benchmark", "epochs", "beta")
 
 
 def chart(fig, name: str) -> None:
@@ -28,21 +37,71 @@ def csv_button(frame: pd.DataFrame, label: str, name: str, index: bool = True) -
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def views(key: str, n: int) -> dict:
-    """Rank over tasks, CKA drift and task 1 vs last task from a run's recordings."""
-    from engine.analysis.cka import cka_matrix
+def draw_drift(r: dict) -> None:
+    layers, T = r["layers"], len(r["R"])
+    st.caption(f"{T} tasks · {r['recorded']} recorded test images")
+    rank = r["rank"]
+    chart(
+        af.figure_rank_lines(
+            {f"after task {t + 1}": row for t, row in enumerate(rank)},
+            layers,
+            title="Rank by layer after each task",
+        ),
+        "rank-over-tasks",
+    )
+    rank_table = pd.DataFrame(rank, index=[f"after task {t + 1}" for t in range(T)], columns=layers)
+    csv_button(rank_table, "Rank as CSV", "rank-over-tasks")
+    if T < 2:
+        st.info("One task: there is nothing to drift from. Choose more tasks in the sidebar.")
+        return
+    layer = st.selectbox("layer", layers, key="rep:layer")
+    tasks = [f"after task {t + 1}" for t in range(T)]
+    drift = r["cka"]["drift"][layers.index(layer)]
+    chart(
+        af.figure_cka(
+            drift,
+            tasks,
+            title=f"Drift of layer {layer}: CKA between checkpoints",
+            x_title="checkpoint",
+            y_title="checkpoint",
+        ),
+        "drift",
+    )
+    csv_button(pd.DataFrame(drift, index=tasks, columns=tasks), "Drift as CSV", "drift")
 
-    recs = recordings(Store(), key)
-    return {
-        "rank": rank_view(recs),
-        "cka": cka_view(recs),
-        "first_vs_last": cka_matrix(recs[0]["acts"], recs[-1]["acts"]),
-    }
+
+def draw_first_vs_last(r: dict) -> None:
+    layers, T = r["layers"], len(r["R"])
+    ab = r["first_vs_last"]
+    chart(
+        af.figure_cka(
+            ab,
+            layers,
+            layers,
+            title=f"CKA: after task 1 (rows) vs after task {T} (columns)",
+            x_title=f"layer after task {T}",
+            y_title="layer after task 1",
+        ),
+        "first-vs-last",
+    )
+    st.caption(
+        "The diagonal is each layer against itself before and after the later tasks; off the "
+        "diagonal, which old layer the new one resembles most."
+    )
+    csv_button(pd.DataFrame(ab, index=layers, columns=layers), "A vs B as CSV", "first-vs-last")
+
+
+def draw_repforget(r: dict) -> None:
+    chart(af.figure_repforget(r, title="Frozen per-task probes and CKA drift"), "repforget")
+    st.info(r.get("reading", repforget.READING))
+    rows = [{"model": m, **r["metrics"][m]} for m in r.get("models", repforget.MODELS)]
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, key="rep:rf-table")
+    csv_button(table, "Summary as CSV", "repforget", index=False)
 
 
 m = live.manager()
-sel = experiment_sidebar(hosted_caps=m.caps if m.hosted else None)
+sel = experiment_sidebar(hosted_caps=m.caps if m.hosted else None, sync_url=False)
 
 st.title("Representations")
 st.markdown(
@@ -51,13 +110,11 @@ st.markdown(
     "which layers compute alike (the tunnel is a bright block); drift shows how much a layer "
     "changes as the network learns new tasks (thesis 3.3, 5.2)."
 )
-tab_tunnel, tab_drift, tab_ab = st.tabs(
-    ["Layer × layer (tunnel model)", "Drift across tasks", "After task 1 vs after the last task"]
-)
+tab_tunnel, tab_drift, tab_ab, tab_rf = st.tabs(TABS, key="v_tab", bind="query-params")
 
 with tab_tunnel:
     key = st.session_state.get(LAST_TUNNEL)
-    res = Store().get_result(key) if key else None
+    res = m.result(key) if key else None
     if res is None or res.get("status") != "done":
         st.info("Run the tunnel experiment on the Tunnel page; its CKA matrix shows here.")
     else:
@@ -68,88 +125,76 @@ with tab_tunnel:
         csv_button(pd.DataFrame(res["cka"], index=names, columns=names), "CKA as CSV", "tunnel-cka")
         st.caption(f"tunnel experiment `{key}`")
 
+recorded = None
 with tab_drift:
     st.markdown(
-        "Trains the sidebar's experiment (or takes it from the store) with every layer's "
-        "activations recorded on a fixed set of test images after each task."
+        "Trains the sidebar's experiment with every layer's activations recorded on a fixed set "
+        "of test images after each task (instant when stored)."
     )
+    base = view_params.from_link("record", REC_LINKED, {"n": record.Spec.model_fields["n"].default})
     n = st.number_input(
         "recorded test images",
-        min_value=16,
-        max_value=4096,
-        value=256,
+        value=base["n"],
         step=64,
         key="rep:n",
-        help="More images: steadier CKA and rank, more memory",
+        **view_params.bounds("record", "n"),
     )
     if sel.error:
         st.error(sel.error)
-    elif st.button("Record and analyse", type="primary", key="rep:run"):
-        try:
-            if m.hosted:
-                m.check_caps(sel.cfg)
-            with st.spinner("Training with recordings (instant when stored)…"):
-                st.session_state[RECORDED] = (ensure_recorded(sel.cfg, int(n), Store()), int(n))
-        except ConfigError as err:
-            st.error(str(err))
-
-recorded = st.session_state.get(RECORDED)
-v = views(*recorded) if recorded else None
-
-with tab_drift:
-    if v is not None:
-        layers, T = v["cka"]["layers"], v["cka"]["tasks"]
-        st.caption(f"run `{recorded[0]}` · {T} tasks · {recorded[1]} recorded images")
-        rank = v["rank"]["rank"]
-        chart(
-            af.figure_rank_lines(
-                {f"after task {t + 1}": r for t, r in enumerate(rank)},
-                layers,
-                title="Rank by layer after each task",
-            ),
-            "rank-over-tasks",
+    else:
+        recorded = job_panel(
+            "record", {**sel.raw, "n": int(n)}, draw_drift, prefix="rep", label="Record and analyse"
         )
-        rank_table = pd.DataFrame(
-            rank, index=[f"after task {t + 1}" for t in range(T)], columns=layers
-        )
-        csv_button(rank_table, "Rank as CSV", "rank-over-tasks")
-        if T < 2:
-            st.info("One task: there is nothing to drift from. Choose more tasks in the sidebar.")
-        else:
-            layer = st.selectbox("layer", layers, key="rep:layer")
-            tasks = [f"after task {t + 1}" for t in range(T)]
-            drift = v["cka"]["drift"][layers.index(layer)]
-            chart(
-                af.figure_cka(
-                    drift,
-                    tasks,
-                    title=f"Drift of layer {layer}: CKA between checkpoints",
-                    x_title="checkpoint",
-                    y_title="checkpoint",
-                ),
-                "drift",
-            )
-            csv_button(pd.DataFrame(drift, index=tasks, columns=tasks), "Drift as CSV", "drift")
 
 with tab_ab:
-    if v is None:
+    if recorded is None or recorded.get("status") != "done":
         st.info("Record a run in the 'Drift across tasks' tab; this compares its checkpoints.")
     else:
-        layers, T = v["cka"]["layers"], v["cka"]["tasks"]
-        ab = v["first_vs_last"]
-        chart(
-            af.figure_cka(
-                ab,
-                layers,
-                layers,
-                title=f"CKA: after task 1 (rows) vs after task {T} (columns)",
-                x_title=f"layer after task {T}",
-                y_title="layer after task 1",
-            ),
-            "first-vs-last",
-        )
-        st.caption(
-            "The diagonal is each layer against itself before and after the later tasks; "
-            "off the diagonal, which old layer the new one resembles most."
-        )
-        csv_button(pd.DataFrame(ab, index=layers, columns=layers), "A vs B as CSV", "first-vs-last")
+        draw_first_vs_last(recorded)
+
+with tab_rf:
+    st.markdown(
+        "Three networks with the same hidden layers and initialisation learn the same tasks: a "
+        "classifier, an autoencoder and a VAE. After each task a linear probe is fitted on the "
+        "task's representation and then **frozen**; its accuracy can only fall because the "
+        "representation under it moved (thesis 3.3.1, Figs. 3.3.2–3.3.3)."
+    )
+    rf_raw = view_params.from_link("repforget", RF_LINKED, repforget.Spec().model_dump(mode="json"))
+    c1, c2, c3 = st.columns(3)
+    bench_now = view_params.get(rf_raw, "data.benchmark")
+    rf_bench = c1.selectbox(
+        "benchmark",
+        EMBEDDED,
+        index=EMBEDDED.index(bench_now) if bench_now in EMBEDDED else 0,
+        key="rep:rf-benchmark",
+    )
+    rf_epochs = c2.number_input(
+        "epochs per task",
+        value=view_params.get(rf_raw, "train.epochs"),
+        key="rep:rf-epochs",
+        **view_params.bounds("repforget", "train.epochs"),
+    )
+    beta = c3.number_input(
+        "VAE β (KL weight)",
+        value=float(rf_raw["beta"]),
+        format="%g",
+        key="rep:rf-beta",
+        **view_params.bounds("repforget", "beta"),
+    )
+    rf_raw["data"]["benchmark"] = rf_bench
+    rf_raw["train"]["epochs"] = int(rf_epochs)
+    rf_raw["beta"] = float(beta)
+    job_panel(
+        "repforget",
+        rf_raw,
+        draw_repforget,
+        prefix="rep-rf",
+        label="Train the three models",
+        hint="Trains the classifier, the autoencoder and the VAE on the tasks (about a minute).",
+    )
+
+view = {"n": int(n)} if int(n) != record.Spec.model_fields["n"].default else {}
+view |= view_params.view_query(rf_raw, RF_LINKED, repforget.Spec().model_dump(mode="json"))
+if st.query_params.get("v_tab"):
+    view["tab"] = st.query_params["v_tab"]
+sync_query(sel.raw, view=view)

@@ -34,6 +34,7 @@ __all__ = [
     "RECORD_SEED",
     "collect",
     "eval_subset",
+    "flat_features",
     "load_recording",
     "record_after_task",
     "recorded_tasks",
@@ -73,6 +74,12 @@ def _reduce(a: torch.Tensor, max_features: int, seed: int) -> torch.Tensor:
         keep = _feature_subset(a.shape[1], max_features, seed).to(a.device)
         a = a.index_select(1, keep)
     return a
+
+
+def flat_features(x: torch.Tensor, max_features: int = DEFAULT_MAX_FEATURES, seed: int = 0):
+    """Inputs as n×p features the way a probe point is read (pooled / subsampled when wide):
+    what a linear probe on the raw input sees."""
+    return _reduce(x.float(), max_features, seed)
 
 
 def _feature_subset(p: int, k: int, seed: int) -> torch.Tensor:

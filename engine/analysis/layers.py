@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from engine.analysis.activations import collect, eval_subset
+from engine.analysis.activations import collect, eval_subset, flat_features, logits_of
 from engine.analysis.cka import cka_matrix
 from engine.analysis.geometry import class_variances
 from engine.analysis.probes import train_probes
@@ -58,6 +58,8 @@ def analyze_model(
     stage("rank")
     rank = rank_by_layer(acts_eval, spec.rel_tol, max_features=spec.max_features)
     input_rank = numerical_rank(bench.x_test[ev], spec.rel_tol, max_features=spec.max_features)
+    # The logits' rank is where the collapse to about the number of classes shows.
+    logits_rank = numerical_rank(logits_of(model, bench.x_test[ev]), spec.rel_tol)
     stage("cka")
     cka = cka_matrix(acts_eval, method=spec.cka_method)
     variances = class_variances(acts_eval, bench.y_test[ev])
@@ -90,11 +92,34 @@ def analyze_model(
         )
         for name, values in part.items():
             probes.setdefault(name, []).extend(values)
+    # The raw input's probe: the baseline that a layer's gain (and the tunnel start) counts from.
+    stage("input probe")
+
+    def flat(x):
+        return [flat_features(x, spec.max_features, seed)]
+
+    ood_args = None
+    if ood is not None:
+        ood_args = (flat(ood.x_train), ood.y_train, flat(ood.x_test), ood.y_test, ood.n_classes)
+    inputs = train_probes(
+        flat(bench.x_train[tr]),
+        lab(bench.y_train[tr]),
+        flat(bench.x_test),
+        lab(bench.y_test),
+        n_cls,
+        epochs=spec.probe_epochs,
+        lr=spec.probe_lr,
+        batch_size=spec.probe_batch,
+        seed=seed,
+        ood=ood_args,
+    )
     return {
         "layers": list(model.probe_points),
         "widths": [int(a.shape[1]) for a in acts_eval],
         "rank": rank,
         "input_rank": input_rank,
+        "logits_rank": logits_rank,
+        "input_probe": {name: values[0] for name, values in inputs.items()},
         "cka": cka,
         "variances": variances,
         "probe": probes,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from engine.config import ModelConfig, TrainConfig, resolve
+from engine.config import DataConfig, ModelConfig, TrainConfig, resolve
 from engine.data import build_benchmark
 from engine.kinds import trained, tunnel
 from engine.kinds.base import ComputeContext, Cost
@@ -33,6 +33,7 @@ SUMMARY = "The tunnel experiment once per softmax temperature T: κ, ρ and rank
 class Spec(tunnel.Spec):
     kind = NAME
 
+    data: DataConfig = Field(default_factory=DataConfig)  # split-digits: four short runs
     model: ModelConfig = Field(default_factory=lambda: ModelConfig(arch="mlp", depth=8, width=256))
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(optimizer="adam", lr=1e-3, batch_size=128, epochs=60)

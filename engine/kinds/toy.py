@@ -54,7 +54,7 @@ def estimate(spec: Spec) -> Cost:
     n = len(spec.losses)
     return Cost(
         params=3 * spec.d**2,
-        steps=n * spec.iters,
+        steps=spec.iters,  # per loss: the losses train separately, each a short run
         macs=float(n * (spec.iters * per_step + records + perturb)),
         peak_bytes=int(n * 1000 * spec.d * 8 * 4 + PERTURBED * spec.d * 8),
     )
