@@ -122,10 +122,11 @@ def job_panel(
     label: str = "Run",
     hint: str = "",
     auto: bool = False,
+    quiet: bool = False,
 ) -> dict | None:
     """The finished result of ``(kind, raw)`` drawn by ``draw``; else its progress, or a Run
     button (``auto``: submit without waiting for a click — small closed-form kinds). Returns
-    the result when there is one."""
+    the result when there is one. ``quiet``: no status line or report button (lessons)."""
     key, error = prepare(kind, raw)
     if error:
         st.error(error)
@@ -140,9 +141,11 @@ def job_panel(
     if result is not None:
         if result.get("status") not in (None, "done"):
             st.warning(f"Stopped ({result['status']}): {result.get('message', '')}")
-        st.caption(finished_line(result, from_store=bool(s.get("cached"))))
+        if not quiet:
+            st.caption(finished_line(result, from_store=bool(s.get("cached"))))
         draw(result)
-        report_button(result, prefix)
+        if not quiet:
+            report_button(result, prefix)
         return result
     if state == "cancelled":
         st.info(f"Cancelled: {s.get('message', '')}")
@@ -173,4 +176,3 @@ def stored(kind: str, raw: dict) -> dict | None:
     """The stored result of ``(kind, raw)`` if there is one (never computes)."""
     key, error = prepare(kind, raw)
     return None if error else live.manager().result(key)
-

@@ -10,9 +10,8 @@ Four groups, one per kind of lesson:
   (lesson 2). Every method here minimises ``L_2(θ) + λ/2 (θ − θ*_1)ᵀ F (θ − θ*_1)``, whose
   minimiser is ``(A_2 + λF)⁻¹ (A_2 θ*_2 + λ F θ*_1)`` (fine-tuning: λ = 0; L2: F = I; EWC: F
   the Fisher of task 1; joint: F = A_1, λ = 1).
-* **Curvature on a real network** — after training a small MLP on the first split-digits task:
-  the squared-gradient (empirical) Fisher, Hutchinson's estimate of the Hessian diagonal and,
-  for small nets, the exact diagonal; and what EWC does with each as its weights (lesson 4).
+* **Curvature on a real network** — lesson 4's network part is a kind of computation of its
+  own (engine.kinds.lesson_curvature): it trains, so it runs as a job.
 * **Softened targets** — softmax(z/T), the lecture's p^{1/T} form of the same thing, and the
   distillation KL with its T² factor (lesson 5).
 
@@ -22,6 +21,7 @@ Plus helpers that run (or fetch from the store) small real experiments through
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,9 +34,7 @@ __all__ = [
     "FISHER_KINDS",
     "METHODS",
     "QuadraticTask",
-    "continue_with_penalty",
     "cross_entropy",
-    "curvature_estimates",
     "default_tasks",
     "distillation_terms",
     "end_point",
@@ -52,9 +50,6 @@ __all__ = [
     "run_table",
     "softened",
     "stability_plasticity",
-    "taylor_slice",
-    "train_first_task",
-    "tunnel_demo",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +259,7 @@ def _method_weights(
     raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def _check_lam(lam) -> float:
+def check_lam(lam) -> float:
     if (
         not isinstance(lam, int | float | np.floating | np.integer)
         or not math.isfinite(lam)
@@ -281,7 +276,7 @@ def penalised_optimum(A2, center2, F, center1, lam: float) -> np.ndarray:
     minimum (it is unbounded below along a direction of negative curvature), which is what a
     Fisher with negative entries does.
     """
-    lam = _check_lam(lam)
+    lam = check_lam(lam)
     A2, F = np.asarray(A2, dtype=np.float64), np.asarray(F, dtype=np.float64)
     c1, c2 = np.asarray(center1, dtype=np.float64), np.asarray(center2, dtype=np.float64)
     H = A2 + lam * F
@@ -304,7 +299,7 @@ def end_point(
     task1, task2 = tasks or default_tasks()
     if method == "frozen":
         return task1.center.copy()
-    w, F = _method_weights(method, task1, _check_lam(lam), fisher)
+    w, F = _method_weights(method, task1, check_lam(lam), fisher)
     return penalised_optimum(task2.A, task2.center, F, task1.center, w)
 
 
@@ -329,7 +324,7 @@ def gd_path(
     theta = task1.center.copy()
     if method == "frozen":  # a learner that cannot move: lr = 0
         return {"path": theta[None, :], "steps": 0, "converged": True, "diverged": False, "lr": 0.0}
-    w, F = _method_weights(method, task1, _check_lam(lam), fisher)
+    w, F = _method_weights(method, task1, check_lam(lam), fisher)
     H = task2.A + w * F
     b = task2.A @ task2.center + w * F @ task1.center
     if lr is None:
@@ -389,361 +384,6 @@ def stability_plasticity(
             "steps": run["steps"],
         }
     return {"tasks": tasks, "fisher": F, "lam": float(lam), "methods": out}
-
-
-# ---------------------------------------------------------------------------------------------
-# 3. Fisher versus Hessian on a real network (lesson 4)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FirstTaskNet:
-    """A small MLP trained on task 1 of split-digits (task-incremental: a head per task)."""
-
-    model: object  # engine.models.ProbedModel
-    bench: object  # engine.data.Benchmark
-    activation: str
-    train_loss: float
-    task_acc: list[float]  # accuracy on every task after task 1 (the first row of R)
-
-
-def _train_engine_model(raw: dict, tasks: list[int], activation: str = "relu"):
-    """Build and train the engine's model on ``tasks`` (one phase) with the engine's own loop.
-
-    Returns (model, benchmark, mean training loss at the end, accuracy on every task).
-    """
-    import torch
-    from torch import nn
-
-    from engine.config import resolve, validate
-    from engine.data import build_benchmark
-    from engine.models import build_model
-    from engine.strategies import Context, make_strategy
-    from engine.train import Curves, Evaluator, train_phase
-
-    if activation not in ("relu", "tanh"):
-        raise ValueError(f"activation must be 'relu' or 'tanh', got {activation!r}")
-    cfg = resolve(validate(raw), device="cpu")
-    bench = build_benchmark(cfg.data, cfg.scenario, "cpu")
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, bench.input_shape, bench.n_outputs)
-    if activation == "tanh":
-        for layer in model.layers:
-            layer.act = nn.Tanh()
-    ctx = Context(bench, cfg.scenario, cfg.train, torch.device("cpu"), cfg.train.seed)
-    strategy = make_strategy(cfg.strategy, ctx)
-    evaluate = Evaluator(bench)
-    curves = Curves()
-    train_phase(model, strategy, bench, tasks, 0, cfg.train, evaluate, curves)
-    acc, _ = evaluate(model, strategy)
-    return model, bench, curves.loss[-1], [round(a, 6) for a in acc.tolist()]
-
-
-def train_first_task(
-    width: int = 16, depth: int = 2, epochs: int = 10, activation: str = "relu", seed: int = 0
-) -> FirstTaskNet:
-    """Train the engine's MLP on the first split-digits task (task-incremental) with the
-    engine's training loop (Adam, lr 1e-3, batch 32).
-
-    ``activation`` "tanh" swaps every ReLU for tanh (a smooth network: then even the exact
-    Hessian diagonal can be negative away from a minimum).
-    """
-    raw = {
-        "scenario": "task",
-        "data": {"benchmark": "split-digits"},
-        "model": {"arch": "mlp", "depth": depth, "width": width},
-        "train": {
-            "optimizer": "adam",
-            "lr": 1e-3,
-            "batch_size": 32,
-            "epochs": epochs,
-            "seed": seed,
-            "evals_per_task": 1,
-        },
-        "strategy": {"name": "naive"},
-    }
-    model, bench, loss, acc = _train_engine_model(raw, [0], activation)
-    return FirstTaskNet(model, bench, activation, loss, acc)
-
-
-def _task_data(bench, task: int, split: str = "train"):
-    lo, hi = bench.heads[task]
-    s, e = (bench.train_slices if split == "train" else bench.test_slices)[task]
-    x = bench.x_train[s:e] if split == "train" else bench.x_test[s:e]
-    y = bench.y_train[s:e] if split == "train" else bench.y_test[s:e]
-    return x, y - lo, (lo, hi)
-
-
-def _flat_functional(model):
-    """(θ as one flat vector, a function θ ↦ {name: tensor}) for torch.func.functional_call."""
-    import torch
-
-    names, shapes, flat = [], [], []
-    for name, p in model.named_parameters():
-        names.append(name)
-        shapes.append(p.shape)
-        flat.append(p.detach().reshape(-1))
-    theta = torch.cat(flat)
-
-    def unflatten(v):
-        out, i = {}, 0
-        for name, shape in zip(names, shapes, strict=True):
-            n = shape.numel()
-            out[name] = v[i : i + n].view(shape)
-            i += n
-        return out
-
-    return theta, unflatten
-
-
-def curvature_estimates(
-    net: FirstTaskNet, probes: int = 10, exact: bool = False, seed: int = 0, chunk: int = 256
-) -> dict:
-    """Three per-parameter curvature numbers for task 1's loss at the trained weights.
-
-    * ``fisher`` — the empirical Fisher diagonal, mean over samples of the squared per-sample
-      gradient (what EWC uses): a mean of squares, so never negative;
-    * ``hutchinson`` — Hutchinson's estimate of the Hessian diagonal, mean over ``probes``
-      random ±1 vectors z of z ⊙ (H z): unbiased, and what one can afford for a large network
-      (one Hessian-vector product per probe), but each entry also sums off-diagonal terms
-      H_ij z_i z_j, which can be negative;
-    * ``exact`` (when ``exact=True``) — the exact diagonal, one Hessian-vector product per
-      parameter (fine for a few thousand parameters, unaffordable for millions).
-
-    Returns float tensors (one value per parameter) plus ``n_params``, task 1's training
-    ``loss`` and ``grad_norm`` (‖∇L₁‖ at the trained weights) and ``share_negative`` ({name:
-    fraction of entries < 0}).
-    """
-    import torch
-    import torch.nn.functional as F
-    from torch.func import functional_call, grad, jvp, vmap
-
-    if not isinstance(probes, int) or probes < 1:
-        raise ValueError(f"probes must be a positive integer, got {probes!r}")
-    model = net.model
-    model.eval()
-    x, y, (lo, hi) = _task_data(net.bench, 0)
-    theta, unflatten = _flat_functional(model)
-
-    def loss(v, xb, yb):
-        return F.cross_entropy(functional_call(model, unflatten(v), (xb,))[:, lo:hi], yb)
-
-    per_sample = vmap(grad(lambda v, xi, yi: loss(v, xi[None], yi[None])), in_dims=(None, 0, 0))
-    fisher = (per_sample(theta, x, y) ** 2).mean(0)
-
-    g = grad(lambda v: loss(v, x, y))
-
-    def hvp(v):
-        return jvp(g, (theta,), (v,))[1]
-
-    gen = torch.Generator().manual_seed(seed)
-    d = theta.numel()
-    z = torch.randint(0, 2, (probes, d), generator=gen).float() * 2 - 1
-    hutchinson = (z * vmap(hvp)(z)).mean(0)
-    out = {
-        "n_params": d,
-        "loss": float(loss(theta, x, y)),
-        "grad_norm": float(g(theta).norm()),
-        "fisher": fisher,
-        "hutchinson": hutchinson,
-        "exact": None,
-    }
-    if exact:
-        diag = torch.empty(d)
-        eye = torch.eye(d)
-        for i in range(0, d, chunk):
-            rows = vmap(hvp)(eye[i : i + chunk])
-            diag[i : i + chunk] = rows[:, i : i + chunk].diagonal()
-        out["exact"] = diag
-    out["share_negative"] = {
-        k: float((out[k] < 0).float().mean())
-        for k in ("fisher", "hutchinson", "exact")
-        if out[k] is not None
-    }
-    return out
-
-
-def continue_with_penalty(
-    net: FirstTaskNet,
-    weights,
-    lam: float,
-    steps: int = 200,
-    lr: float = 0.05,
-    record_every: int = 5,
-) -> dict:
-    """Train task 2 by full-batch gradient descent on ``L_2 + λ/2 Σ_i w_i (θ_i − θ*_i)²``.
-
-    ``weights`` is one number per parameter (a Fisher or Hessian-diagonal estimate; None or
-    zeros = plain fine-tuning), θ* the task-1 weights. Starts from a copy of ``net``'s weights
-    (the net itself is not changed). Records, every ``record_every`` steps, the penalty, task 2's
-    loss, the total, ‖θ − θ*‖ and both tasks' test accuracy. Once the loss is no longer finite
-    the run stops and ``diverged_at`` holds the step.
-    """
-    import torch
-    import torch.nn.functional as F
-    from torch.func import functional_call
-
-    lam = _check_lam(lam)
-    model = net.model
-    theta_star, unflatten = _flat_functional(model)
-    w = (
-        torch.zeros_like(theta_star)
-        if weights is None
-        else torch.as_tensor(weights, dtype=theta_star.dtype)
-    )
-    if w.shape != theta_star.shape:
-        raise ValueError(
-            f"weights must have one entry per parameter ({theta_star.numel()}), got {tuple(w.shape)}"
-        )
-    x2, y2, (lo2, hi2) = _task_data(net.bench, 1)
-    tests = [_task_data(net.bench, t, "test") for t in (0, 1)]
-    theta = theta_star.clone().requires_grad_(True)
-    model.eval()
-
-    def accuracy(v):
-        with torch.no_grad():
-            return [
-                float(
-                    (functional_call(model, unflatten(v), (x,))[:, lo:hi].argmax(1) == y)
-                    .float()
-                    .mean()
-                )
-                for x, y, (lo, hi) in tests
-            ]
-
-    rec = {
-        k: []
-        for k in ("step", "penalty", "task_loss", "total", "distance", "acc_task1", "acc_task2")
-    }
-    diverged_at = None
-    opt = torch.optim.SGD([theta], lr=lr)
-    for step in range(steps + 1):
-        task = F.cross_entropy(functional_call(model, unflatten(theta), (x2,))[:, lo2:hi2], y2)
-        penalty = 0.5 * lam * (w * (theta - theta_star) ** 2).sum()
-        total = task + penalty
-        finite = bool(torch.isfinite(total))  # a host sync per step is fine for a 200-step demo
-        if step % record_every == 0 or step == steps or not finite:
-            a1, a2 = accuracy(theta.detach())
-            for k, v in (
-                ("step", step),
-                ("penalty", penalty.item()),
-                ("task_loss", task.item()),
-                ("total", total.item()),
-                ("distance", float((theta.detach() - theta_star).norm())),
-                ("acc_task1", a1),
-                ("acc_task2", a2),
-            ):
-                rec[k].append(v)
-        if not finite:
-            diverged_at = step
-            break
-        if step == steps:
-            break
-        opt.zero_grad()
-        total.backward()
-        opt.step()
-    return {**rec, "lam": lam, "lr": lr, "diverged_at": diverged_at}
-
-
-def taylor_slice(
-    net: FirstTaskNet, weights=None, radius: float = 3.0, n: int = 41, seed: int = 0
-) -> dict:
-    """Task 1's loss along one random unit direction u through the trained weights θ*.
-
-    Returns ``t`` (offsets), ``loss`` = L_1(θ* + t·u) − L_1(θ*), ``taylor`` = ½ t² uᵀHu (the
-    second-order Taylor term with the exact curvature along u, one Hessian-vector product) and,
-    when ``weights`` (one number per parameter) are given, ``diagonal`` = ½ t² Σ_i w_i u_i² —
-    the quadratic bowl EWC puts in place of the true loss. The first-order term is left out:
-    the gradient at θ* is close to zero after training, which the returned ``slope`` (gᵀu) shows.
-    """
-    import torch
-    import torch.nn.functional as F
-    from torch.func import functional_call, grad, jvp
-
-    model = net.model
-    model.eval()
-    x, y, (lo, hi) = _task_data(net.bench, 0)
-    theta, unflatten = _flat_functional(model)
-
-    def loss(v):
-        return F.cross_entropy(functional_call(model, unflatten(v), (x,))[:, lo:hi], y)
-
-    gen = torch.Generator().manual_seed(seed)
-    u = torch.randn(theta.shape, generator=gen)
-    u = u / u.norm()
-    g = grad(loss)
-    slope = float(g(theta) @ u)
-    curvature = float(jvp(g, (theta,), (u,))[1] @ u)
-    ts = torch.linspace(-radius, radius, n)
-    with torch.no_grad():
-        base = loss(theta)
-        values = torch.stack([loss(theta + t * u) for t in ts]) - base
-    out = {
-        "t": ts.tolist(),
-        "loss": values.tolist(),
-        "taylor": (0.5 * ts**2 * curvature).tolist(),
-        "curvature": curvature,
-        "slope": slope,
-    }
-    if weights is not None:
-        w = torch.as_tensor(weights, dtype=theta.dtype)
-        out["diagonal"] = (0.5 * ts**2 * float((w * u**2).sum())).tolist()
-    return out
-
-
-def tunnel_demo(config: dict | None = None) -> dict:
-    """A deep MLP trained on every task's data at once, then probed layer by layer.
-
-    ``config`` is a raw experiment config (default: an 8-layer MLP of width 64 on all ten
-    split-digits classes); its strategy is ignored, all tasks train together in one phase.
-    Returns ``layers`` (probe-point names), ``probe_acc`` (test accuracy of a linear probe on
-    each layer's frozen output), ``rank`` (numerical rank of each layer's representation of the
-    test set), ``tunnel_start`` (0-based index of the first layer whose probe reaches 95 % of
-    the last one) and ``model_acc`` (the network's own mean test accuracy over tasks).
-    """
-    import copy
-
-    import torch
-
-    from engine.analysis.probes import train_probes, tunnel_start
-    from engine.analysis.rank import rank_by_layer
-    from engine.config import resolve, validate
-
-    raw = (
-        copy.deepcopy(config)
-        if config is not None
-        else {
-            "scenario": "class",
-            "data": {"benchmark": "split-digits"},
-            "model": {"arch": "mlp", "depth": 8, "width": 64},
-            "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "epochs": 10},
-        }
-    )
-    raw["strategy"] = {"name": "joint"}
-    raw.setdefault("train", {})["evals_per_task"] = 1
-    n_tasks = resolve(validate(raw), device="cpu").data.n_tasks
-    model, bench, _, acc = _train_engine_model(raw, list(range(n_tasks)))
-    model.eval()
-    with torch.no_grad():
-        _, tr = model.forward_with_acts(bench.x_train)
-        _, te = model.forward_with_acts(bench.x_test)
-    names = list(model.probe_points)
-    probes = train_probes(
-        [tr[k] for k in names],
-        bench.y_train,
-        [te[k] for k in names],
-        bench.y_test,
-        bench.n_outputs,
-        seed=0,
-    )
-    return {
-        "layers": names,
-        "probe_acc": probes["test_acc"],
-        "rank": rank_by_layer([te[k] for k in names]),
-        "tunnel_start": tunnel_start(probes["test_acc"]),
-        "model_acc": float(np.mean(acc)),
-        "n_classes": bench.n_outputs,
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,7 +485,7 @@ def _summary_row(label: str, result) -> dict:
 
 def run_table(
     configs: Mapping[str, dict],
-    run: Callable | None = None,
+    run: Callable,
     on_event: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Run (or fetch from the store) each labelled config; one summary row per config.
@@ -853,16 +493,13 @@ def run_table(
     Rows hold ``old_acc``/``new_acc`` (see :func:`old_new_accuracy`), ACC, learning accuracy,
     BWT, forgetting, the R matrix, the store key and whether it came from the cache.
     """
-    from engine.runner import run as engine_run
-
-    run = run or engine_run
     return [_summary_row(label, run(cfg, on_event=on_event)) for label, cfg in configs.items()]
 
 
 def replay_tradeoff(
     base_config: dict,
+    run: Callable,
     fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75),
-    run: Callable | None = None,
     on_event: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Replay runs that differ only in the share of each batch drawn from the buffer.
@@ -871,8 +508,6 @@ def replay_tradeoff(
     ``strategy.replay_fraction``. Returns :func:`run_table` rows with a ``fraction`` field: the old
     tasks' accuracy rises with the fraction while the newest task's may dip.
     """
-    import copy
-
     if base_config.get("strategy", {}).get("name") != "replay":
         raise ValueError("base_config: strategy.name must be 'replay'")
     configs = {}

@@ -177,3 +177,29 @@ def test_ewc_lesson_shows_negative_exact_curvature_for_a_smooth_unconverged_net(
     shares = {m.label: m.value for m in at.metric}
     assert shares["squared gradients: share < 0"] == "0.0 %"
     assert shares["exact H_ii: share < 0"] != "0.0 %"
+
+
+def _finish_jobs(at: AppTest) -> AppTest:
+    from app.live import manager
+
+    for job in manager().jobs():
+        manager().wait(job["key"], timeout=120)
+    return at.run()
+
+
+def test_lessons_that_train_draw_what_their_jobs_return(tiny_lessons, monkeypatch):
+    """The EWC lesson's network and the tunnel lesson's deep net are jobs (kinds
+    lesson-curvature and tunnel): the step shows progress, then draws the stored result."""
+    from engine.store import Store
+
+    monkeypatch.setenv("FORGET_JOB_PROCESSES", "0")
+    at = _finish_jobs(_open("ewc-taylor", 1))
+    _ok(at)
+    stored = {m["kind"]: m for m in Store().list_results()}
+    assert "lesson-curvature" in stored
+    result = Store().get_result(stored["lesson-curvature"]["key"])
+    values = {m.label: m.value for m in at.metric}
+    assert values["parameters"] == f"{result['curvature']['n_params']:,}"
+    at = _finish_jobs(_open("tunnel", 1))
+    _ok(at)
+    assert any(m.label == "compression κ" for m in at.metric)

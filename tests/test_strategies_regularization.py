@@ -17,7 +17,7 @@ from engine.data import build_benchmark
 from engine.models import build_model
 from engine.runner import prepare, run
 from engine.strategies import Context, make_strategy
-from engine.strategies._fisher import diagonal_fisher
+from engine.strategies._fisher import diagonal_fisher, normalized
 from engine.train import Cancelled, Curves, Evaluator, make_optimizer, train_phase
 
 
@@ -274,6 +274,126 @@ def test_ewc_sampled_label_fisher_converges_to_the_model_fisher():
     assert torch.allclose(got["weight"], exact, rtol=0.05, atol=1e-4)
 
 
+@pytest.mark.parametrize("closed_form", [True, False])
+def test_expected_label_fisher_is_the_probability_weighted_sum_by_hand(closed_form):
+    """labels='expected': F = mean_x Σ_c p(c|x) g_c(x)², exactly (no sampling)."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    x = torch.tensor([[1.0, 2.0], [-0.5, 0.3], [0.0, -1.0]])
+    tid = torch.zeros(3, dtype=torch.long)
+    W, b = model.weight.detach(), model.bias.detach()
+    for temperature in (1.0, 3.0):
+        cfg = TrainConfig(temperature=temperature)
+        got = diagonal_fisher(model, x, tid, tid, cfg, labels="expected", closed_form=closed_form)
+        p = F.softmax((x @ W.T + b) / temperature, dim=1)
+        want = {"weight": torch.zeros_like(W), "bias": torch.zeros_like(b)}
+        for i in range(len(x)):
+            for c in range(3):
+                g = _logistic_fisher_by_hand(W, b, x[i : i + 1], torch.tensor([c]), temperature)
+                for name in want:
+                    want[name] += p[i, c] * g[name] / len(x)
+        for name in want:
+            assert torch.allclose(got[name], want[name], atol=1e-7), (temperature, name)
+
+
+def test_expected_label_fisher_sums_only_over_the_samples_own_head():
+    """Task-IL: units outside a sample's head have p = 0 and add nothing (no NaN from -inf)."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 4)
+    x = torch.tensor([[1.0, 2.0], [-0.5, 0.3]])
+    tid = torch.tensor([0, 1])
+    mask = torch.tensor([[True, True, False, False], [False, False, True, True]])
+    got = diagonal_fisher(model, x, tid, tid, TrainConfig(), mask, labels="expected")
+    W, b = model.weight.detach(), model.bias.detach()
+    want = torch.zeros_like(W)
+    for i, units in enumerate(([0, 1], [2, 3])):
+        p = F.softmax(x[i] @ W[units].T + b[units], dim=0)
+        for k in range(len(units)):
+            err = p.clone()
+            err[k] -= 1.0  # ∂CE/∂logits over the head for the head's k-th label
+            want[units] += p[k] * (err[:, None] * x[i][None, :]).square() / len(x)
+    assert torch.isfinite(got["weight"]).all()
+    assert torch.allclose(got["weight"], want, atol=1e-7)
+
+
+def test_normalized_fisher_divides_by_the_mean_or_the_largest_entry_over_every_weight():
+    fisher = {"a": torch.tensor([1.0, 3.0]), "b": torch.tensor([[0.0, 4.0]])}  # mean 2, max 4
+    mean = normalized(fisher, "mean")
+    assert mean["a"].tolist() == [0.5, 1.5] and mean["b"].tolist() == [[0.0, 2.0]]
+    largest = normalized(fisher, "max")
+    assert largest["a"].tolist() == [0.25, 0.75] and largest["b"].tolist() == [[0.0, 1.0]]
+    assert normalized(fisher, "none") is fisher
+    zero = {"a": torch.zeros(3)}
+    assert normalized(zero, "mean")["a"].tolist() == [0.0, 0.0, 0.0]  # no 0/0
+
+
+@pytest.mark.parametrize("name", ["ewc", "online-ewc"])
+def test_ewc_keeps_the_mean_normalised_fisher_by_default_and_the_raw_one_on_request(name):
+    loops = {
+        norm: Loop(tiny_config(strategy={"name": name, "fisher_norm": norm})).train(0)
+        for norm in ("mean", "none")
+    }
+    kept = {
+        norm: loop.strategy.fishers[0] if name == "ewc" else loop.strategy.fisher
+        for norm, loop in loops.items()
+    }
+    flat = torch.cat([f.flatten() for f in kept["mean"].values()])
+    assert flat.mean().item() == pytest.approx(1.0, rel=1e-5)
+    raw_mean = torch.cat([f.flatten() for f in kept["none"].values()]).mean()
+    for n in kept["mean"]:  # the same weights' Fisher, only its scale differs
+        assert torch.allclose(kept["mean"][n] * raw_mean, kept["none"][n], rtol=1e-4, atol=1e-12)
+
+
+def test_ewc_default_lambda_stops_the_forgetting_naive_shows_in_task_il():
+    """The default (mean-normalised Fisher, λ = 1) keeps old tasks where naive forgets them,
+    without costing the new tasks' accuracy; the raw Fisher at the same λ does not."""
+    base = {
+        "scenario": "task",
+        "model__depth": 1,
+        "model__width": 64,
+        "train__lr": 3e-2,
+        "train__epochs": 3,
+        "train__batch_size": 32,
+    }
+    metrics = {
+        label: run(tiny_config(strategy=strategy, **base), use_cache=False).metrics
+        for label, strategy in {
+            "naive": {"name": "naive"},
+            "ewc": {"name": "ewc"},
+            "online-ewc": {"name": "online-ewc"},
+            "raw": {"name": "ewc", "fisher_norm": "none"},
+        }.items()
+    }
+    naive = metrics["naive"]
+    assert naive["bwt"] < -0.05, naive  # there is forgetting to prevent
+    for label in ("ewc", "online-ewc"):
+        m = metrics[label]
+        assert m["bwt"] > naive["bwt"] + 0.05, (label, m["bwt"], naive["bwt"])
+        assert m["learning_acc"] > naive["learning_acc"] - 0.02, (label, m, naive)
+    # The raw Fisher (~1e-10 here) at the same λ pulls next to nothing: it forgets like naive.
+    assert metrics["raw"]["bwt"] < metrics["ewc"]["bwt"] - 0.05, (metrics["raw"], metrics["ewc"])
+
+
+@pytest.mark.parametrize("name", ["ewc", "online-ewc"])
+def test_ewc_under_sgd_caps_each_weights_pull_at_what_one_step_can_apply(name):
+    """SGD with λ·F_i > 2/lr diverges; the cap F_i ≤ 1/(lr·λ) keeps the default λ stable."""
+    config = tiny_config(
+        scenario="task", train__optimizer="sgd", train__lr=0.5, strategy={"name": name}
+    )
+    loop = Loop(config).train(0, 1)
+    strategy = loop.strategy
+    assert strategy.cap == pytest.approx(1 / (0.5 * 1.0))
+    fisher = strategy.fishers if name == "ewc" else [strategy.fisher]
+    for n, w in strategy.quadratic.weight.items():
+        uncapped = sum(f[n] for f in fisher)
+        assert uncapped.max() > strategy.cap  # the mean-normalised Fisher needs the cap here
+        assert torch.allclose(w, uncapped.clamp_max(strategy.cap))
+    result = run(config, use_cache=False)
+    assert result.status == "done", result.message
+    adam = Loop(tiny_config(scenario="task", strategy={"name": name})).train(0, 1)
+    assert adam.strategy.cap is None  # Adam normalises its steps: the Fisher is used as it is
+
+
 def test_ewc_fisher_in_task_il_ignores_other_tasks_heads_and_is_non_negative():
     loop = Loop(tiny_config(scenario="task", strategy={"name": "ewc"})).train(0)
     fisher, bench = loop.strategy.fishers[0], loop.bench
@@ -379,6 +499,8 @@ def test_interrupted_run_resumes_to_the_same_matrix(name):
         ({"name": "ewc", "lam": -0.5}, "strategy.lam"),
         ({"name": "ewc", "fisher_labels": "hessian"}, "strategy.fisher_labels"),
         ({"name": "ewc", "fisher_samples": 0}, "strategy.fisher_samples"),
+        ({"name": "ewc", "fisher_norm": "median"}, "strategy.fisher_norm"),
+        ({"name": "online-ewc", "fisher_labels": "argmax"}, "strategy.fisher_labels"),
         ({"name": "online-ewc", "gamma": 1.5}, "strategy.gamma"),
         ({"name": "si", "c": -1}, "strategy.c"),
         ({"name": "si", "xi": 0}, "strategy.xi"),
@@ -402,20 +524,29 @@ def test_fisher_labels_true_survives_the_cli_override_parser():
     assert cfg.strategy.fisher_labels == "true"
 
 
+def test_fisher_norm_none_survives_the_cli_override_parser_and_a_json_null():
+    from engine.config import apply_overrides
+
+    raw = apply_overrides(tiny_config(), ["strategy=ewc", "fisher_norm=none"])
+    assert prepare(raw)[0].strategy.fisher_norm == "none"
+    cfg, _ = prepare(tiny_config(strategy={"name": "online-ewc", "fisher_norm": None}))
+    assert cfg.strategy.fisher_norm == "none"
+
+
 # -- the literature's orderings (slow: 3 seeds × 2 benchmarks) ---------------------------------------
 
 SEEDS = (0, 1, 2)
-# The defaults: EWC λ = 1e5 (van de Ven et al.'s split-MNIST task-IL value), L2 λ = 0.1 (tuned on
-# split-digits; see docs/strategies-regularization.md for how the numbers move with λ).
+# The defaults: EWC λ = 1 on the mean-normalised Fisher, L2 λ = 0.1 (tuned on split-digits; see
+# docs/strategies-regularization.md for how the numbers move with λ).
 ORDERING_STRATEGIES = {
     "naive": {"name": "naive"},
-    "ewc": {"name": "ewc", "lam": 1e5},
+    "ewc": {"name": "ewc"},
     "l2": {"name": "l2", "lam": 0.1},
 }
 
 
-def _mean_acc(benchmark: str, scenario: str, strategy: dict) -> float:
-    accs = [
+def _mean_metrics(benchmark: str, scenario: str, strategy: dict) -> dict[str, float]:
+    runs = [
         run(
             {
                 "scenario": scenario,
@@ -424,26 +555,32 @@ def _mean_acc(benchmark: str, scenario: str, strategy: dict) -> float:
                 "strategy": strategy,
             },
             use_cache=False,
-        ).metrics["acc"]
+        ).metrics
         for s in SEEDS
     ]
-    return sum(accs) / len(accs)
+    return {k: sum(m[k] for m in runs) / len(runs) for k in ("acc", "learning_acc", "bwt")}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("benchmark", ["split-digits", "split-mnist5k"])
-def test_task_il_ewc_beats_naive(benchmark):
-    naive = _mean_acc(benchmark, "task", ORDERING_STRATEGIES["naive"])
-    ewc = _mean_acc(benchmark, "task", ORDERING_STRATEGIES["ewc"])
-    print(f"{benchmark} task-IL mean ACC: naive {naive:.4f}, ewc {ewc:.4f}")
-    assert ewc > naive, (ewc, naive)
+def test_task_il_ewc_at_its_default_keeps_old_tasks_that_naive_forgets(benchmark):
+    """Measured (3 seeds): BWT −0.145 → −0.003 on split-digits, −0.020 → +0.000 on
+    split-mnist5k, learning accuracy within 0.002 of naive's."""
+    naive = _mean_metrics(benchmark, "task", ORDERING_STRATEGIES["naive"])
+    ewc = _mean_metrics(benchmark, "task", ORDERING_STRATEGIES["ewc"])
+    print(f"{benchmark} task-IL: naive {naive}, ewc {ewc}")
+    assert ewc["acc"] > naive["acc"], (ewc, naive)
+    assert ewc["bwt"] > naive["bwt"] + 0.01 and ewc["bwt"] > -0.02, (ewc, naive)
+    assert ewc["learning_acc"] > naive["learning_acc"] - 0.01, (ewc, naive)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("benchmark", ["split-digits", "split-mnist5k"])
-def test_class_il_ewc_and_l2_stay_near_naive(benchmark):
-    naive = _mean_acc(benchmark, "class", ORDERING_STRATEGIES["naive"])
+def test_class_il_ewc_and_l2_stay_far_below_task_il(benchmark):
+    """Without task ids the regularisers stay near naive's 1/5 (measured, 3 seeds: EWC 0.233 /
+    0.297 against naive 0.199 / 0.198); nowhere near their task-IL ~0.99."""
+    naive = _mean_metrics(benchmark, "class", ORDERING_STRATEGIES["naive"])["acc"]
     for name in ("ewc", "l2"):
-        acc = _mean_acc(benchmark, "class", ORDERING_STRATEGIES[name])
+        acc = _mean_metrics(benchmark, "class", ORDERING_STRATEGIES[name])["acc"]
         print(f"{benchmark} class-IL mean ACC: naive {naive:.4f}, {name} {acc:.4f}")
-        assert abs(acc - naive) < 0.05, (name, acc, naive)
+        assert naive - 0.02 < acc < naive + 0.15, (name, acc, naive)

@@ -10,6 +10,8 @@ import torch
 from conftest import tiny_config
 
 from engine import teaching
+from engine.kinds import lesson_curvature as lc
+from engine.runner import run
 
 # -- lesson 1: entropy, cross-entropy, KL ------------------------------------------------------
 
@@ -150,12 +152,12 @@ def test_bad_lambda_and_method_are_named():
 
 @pytest.fixture(scope="module")
 def small_net():
-    return teaching.train_first_task(width=8, depth=1, epochs=3)
+    return lc.train_first_task(width=8, depth=1, epochs=3)
 
 
 @pytest.fixture(scope="module")
 def small_curvature(small_net):
-    return teaching.curvature_estimates(small_net, probes=4, exact=True)
+    return lc.curvature_estimates(small_net, probes=4, exact=True)
 
 
 def test_squared_gradients_never_negative_hessian_estimates_often_are(small_curvature):
@@ -169,15 +171,15 @@ def test_squared_gradients_never_negative_hessian_estimates_often_are(small_curv
 
 
 def test_hutchinson_is_unbiased_for_the_exact_diagonal(small_net, small_curvature):
-    many = teaching.curvature_estimates(small_net, probes=400, seed=1)["hutchinson"]
+    many = lc.curvature_estimates(small_net, probes=400, seed=1)["hutchinson"]
     exact = small_curvature["exact"]
     # the estimate's error shrinks like 1/√probes; with 400 probes it tracks the exact diagonal
     assert torch.corrcoef(torch.stack([many, exact]))[0, 1] > 0.9
 
 
 def test_smooth_net_before_convergence_has_negative_exact_curvature():
-    net = teaching.train_first_task(width=8, depth=1, epochs=1, activation="tanh")
-    est = teaching.curvature_estimates(net, probes=2, exact=True)
+    net = lc.train_first_task(width=8, depth=1, epochs=1, activation="tanh")
+    est = lc.curvature_estimates(net, probes=2, exact=True)
     assert est["share_negative"]["exact"] > 0.0
     assert est["share_negative"]["fisher"] == 0.0
 
@@ -186,19 +188,19 @@ def test_ewc_with_hessian_estimates_blows_up_with_squared_gradients_it_does_not(
     small_net, small_curvature
 ):
     est = small_curvature
-    good = teaching.continue_with_penalty(small_net, est["fisher"], 100.0, steps=60, lr=0.05)
-    bad = teaching.continue_with_penalty(small_net, est["hutchinson"], 100.0, steps=60, lr=0.05)
+    good = lc.continue_with_penalty(small_net, est["fisher"], 100.0, steps=60, lr=0.05)
+    bad = lc.continue_with_penalty(small_net, est["hutchinson"], 100.0, steps=60, lr=0.05)
     assert good["diverged_at"] is None and min(good["penalty"]) >= 0
     assert bad["diverged_at"] is not None or bad["penalty"][-1] < -1e6
     assert min(bad["penalty"]) < 0
     # the trained net is untouched by the demonstration
-    assert teaching.continue_with_penalty(small_net, None, 0.0, steps=0)["acc_task1"][
+    assert lc.continue_with_penalty(small_net, None, 0.0, steps=0)["acc_task1"][
         0
     ] == pytest.approx(good["acc_task1"][0])
 
 
 def test_taylor_slice_matches_near_the_minimum(small_net, small_curvature):
-    sl = teaching.taylor_slice(small_net, small_curvature["fisher"], radius=0.05, n=11)
+    sl = lc.taylor_slice(small_net, small_curvature["fisher"], radius=0.05, n=11)
     assert abs(sl["slope"]) < 0.1
     # near θ*: loss increase ≈ slope·t + ½ curvature t²
     for t, lv in zip(sl["t"], sl["loss"], strict=True):
@@ -208,7 +210,7 @@ def test_taylor_slice_matches_near_the_minimum(small_net, small_curvature):
 
 def test_penalty_weights_must_match_the_parameters(small_net):
     with pytest.raises(ValueError, match="one entry per parameter"):
-        teaching.continue_with_penalty(small_net, torch.ones(3), 1.0, steps=1)
+        lc.continue_with_penalty(small_net, torch.ones(3), 1.0, steps=1)
 
 
 # -- lesson 5: softened targets ----------------------------------------------------------------
@@ -265,12 +267,12 @@ def test_replay_tradeoff_runs_through_the_store():
     base = tiny_config(
         strategy={"name": "replay", "buffer_size": 50}, train__epochs=1, model__width=16
     )
-    rows = teaching.replay_tradeoff(base, (0.0, 0.5))
+    rows = teaching.replay_tradeoff(base, run, (0.0, 0.5))
     assert [r["fraction"] for r in rows] == [0.0, 0.5]
     assert not any(r["cached"] for r in rows)
     assert rows[0]["old_acc"] < rows[1]["old_acc"]  # rehearsal keeps some of the old classes
-    again = teaching.replay_tradeoff(base, (0.0, 0.5))
+    again = teaching.replay_tradeoff(base, run, (0.0, 0.5))
     assert all(r["cached"] for r in again)
     assert [r["acc"] for r in again] == [r["acc"] for r in rows]
     with pytest.raises(ValueError, match="strategy.name must be 'replay'"):
-        teaching.replay_tradeoff(tiny_config(), (0.5,))
+        teaching.replay_tradeoff(tiny_config(), run, (0.5,))

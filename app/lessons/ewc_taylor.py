@@ -14,6 +14,7 @@ import streamlit as st
 from app.lessons import configs
 from app.lessons import figures as lf
 from app.lessons.base import Step, TryIt, chart, kept, kept_choice, render_step
+from app.lessons.runs import lesson_result
 from engine import teaching
 
 SLUG = "ewc-taylor"
@@ -28,39 +29,24 @@ PENALTY_STEPS = 200
 PENALTY_LR = 0.05
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _net(activation: str, epochs: int, width: int, depth: int) -> teaching.FirstTaskNet:
-    return teaching.train_first_task(width=width, depth=depth, epochs=epochs, activation=activation)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _curvature(activation: str, epochs: int, width: int, depth: int, probes: int) -> dict:
-    return teaching.curvature_estimates(
-        _net(activation, epochs, width, depth), probes=probes, exact=True
-    )
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _slice(activation: str, epochs: int, width: int, depth: int, radius: float, seed: int) -> dict:
-    net = _net(activation, epochs, width, depth)
-    est = _curvature(activation, epochs, width, depth, PROBES)
-    return teaching.taylor_slice(net, est["fisher"], radius=radius, seed=seed)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _penalty_runs(
-    activation: str, epochs: int, width: int, depth: int, lam: float, steps: int
-) -> dict:
-    net = _net(activation, epochs, width, depth)
-    est = _curvature(activation, epochs, width, depth, PROBES)
-    return {
-        name: teaching.continue_with_penalty(net, w, lam, steps=steps, lr=PENALTY_LR)
-        for name, w in (
-            ("no penalty (fine-tuning)", None),
-            ("EWC, squared gradients", est["fisher"]),
-            ("EWC, Hessian-diagonal estimate", est["hutchinson"]),
-        )
+def _lesson(activation: str, epochs: int, direction: int = 0) -> dict | None:
+    """Everything the live steps draw for one network (a job of kind lesson-curvature: trained
+    once, stored, shared by every visitor); None while it is being computed."""
+    raw = {
+        "activation": activation,
+        "epochs": epochs,
+        **NET,
+        "probes": PROBES,
+        "direction": direction,
+        "penalty_steps": PENALTY_STEPS,
+        "penalty_lr": PENALTY_LR,
     }
+    return lesson_result(
+        "lesson-curvature",
+        raw,
+        prefix=f"ewc:{activation}:{epochs}:{direction}",
+        hint="Training the small network and measuring its curvature (first time only)…",
+    )
 
 
 def _network_controls(epochs_default: int = 10) -> tuple[str, int]:
@@ -82,11 +68,6 @@ def _network_controls(epochs_default: int = 10) -> tuple[str, int]:
     return activation, epochs
 
 
-def _with_spinner(fn, *args):
-    with st.spinner("Training the small network and measuring its curvature (first time only)…"):
-        return fn(*args)
-
-
 def _what_we_want() -> None:
     st.markdown(
         "After task 1 we would like to train on L₁ + L₂, but task 1's data is gone. What we "
@@ -103,7 +84,10 @@ def _what_we_want() -> None:
         "how far from θ* (‖step‖)", [0.5, 1.0, 3.0, 10.0, 30.0], value=3.0, key="ewc:radius"
     )
     seed = c2.number_input("direction (seed)", 0, 1000, 0, key="ewc:dir")
-    sl = _with_spinner(_slice, "relu", 10, NET["width"], NET["depth"], float(radius), int(seed))
+    res = _lesson("relu", 10, int(seed))
+    if res is None:
+        return
+    sl = res["slices"][f"{float(radius):g}"]
     chart(lf.figure_taylor_slice(sl), "ewc:slice")
     st.caption(
         f"Slope along the direction at θ*: {sl['slope']:.2e} (close to zero: a minimum); "
@@ -135,7 +119,10 @@ def _term_by_term() -> None:
         "well they track each other on the real network."
     )
     activation, epochs = _network_controls()
-    est = _with_spinner(_curvature, activation, epochs, NET["width"], NET["depth"], PROBES)
+    res = _lesson(activation, epochs)
+    if res is None:
+        return
+    est = res["curvature"]
     c1, c2, c3 = st.columns(3)
     c1.metric("task-1 loss L₁(θ*)", f"{est['loss']:.4f}")
     c2.metric("‖∇L₁(θ*)‖", f"{est['grad_norm']:.2e}")
@@ -181,7 +168,10 @@ def _negative() -> None:
         "entries."
     )
     activation, epochs = _network_controls()
-    est = _with_spinner(_curvature, activation, epochs, NET["width"], NET["depth"], PROBES)
+    res = _lesson(activation, epochs)
+    if res is None:
+        return
+    est = res["curvature"]
     cols = st.columns(3)
     for col, k, name in zip(
         cols,
@@ -266,12 +256,25 @@ def _runaway_net() -> None:
     c2.caption(
         f"Network: ReLU MLP {NET['depth']}×{NET['width']}, trained {epochs} epochs on task 1; learning rate {PENALTY_LR}."
     )
-    with st.spinner("Training task 2 three ways…"):
-        runs = _penalty_runs(
-            activation, epochs, NET["width"], NET["depth"], float(lam), PENALTY_STEPS
-        )
+    res = _lesson(activation, epochs)
+    if res is None:
+        return
+    runs = res["penalty_runs"][f"{float(lam):g}"]
     chart(lf.figure_penalty_runs(runs), "ewc:runs")
-    st.dataframe(penalty_table(runs), hide_index=True, key="learn:ewc:runs-table")
+    st.dataframe(
+        penalty_table(runs),
+        hide_index=True,
+        key="learn:ewc:runs-table",
+        # huge and tiny values (a penalty of −6e30) in a form a reader can take in
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3g")
+            for c in ("lowest penalty reached", "farthest ‖θ − θ*‖")
+        }
+        | {
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("task-1 accuracy at the end", "task-2 accuracy at the end")
+        },
+    )
 
 
 STEPS = [
@@ -294,7 +297,7 @@ def try_it() -> list[TryIt]:
             "Sweep EWC's λ (Compare page)",
             "compare",
             configs.with_strategy(configs.TWO_TASKS, "ewc"),
-            {"mode": "sweep", "field": "strategy.lam", "values": "1,100,10000,1000000"},
+            {"mode": "sweep", "field": "strategy.lam", "values": "0,0.1,1,10,1000"},
         ),
     ]
 

@@ -34,7 +34,7 @@ def tradeoff_configs() -> dict[str, dict]:
 
 def _rows() -> list[dict] | None:
     run = job_runner(tradeoff_configs())
-    return None if run is None else teaching.replay_tradeoff(base_config(), FRACTIONS, run=run)
+    return None if run is None else teaching.replay_tradeoff(base_config(), run, FRACTIONS)
 
 
 def _setting() -> None:

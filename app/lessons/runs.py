@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app import live
+from app.job_panel import job_panel
 from engine import teaching
 from engine.config import ConfigError
 from engine.runner import Result, prepare
@@ -78,3 +79,13 @@ def summary_frame(rows: list[dict], first: str = "approach") -> pd.DataFrame:
             for r in rows
         ]
     )
+
+
+def lesson_result(kind: str, raw: dict, prefix: str, hint: str = "") -> dict | None:
+    """The result of a lesson's computation: from the store at once, else submitted as a job
+    (progress and Cancel show where the figures will be) and None until it has finished."""
+    found: dict = {}
+    job_panel(
+        kind, raw, lambda r: found.update(result=r), prefix=prefix, auto=True, quiet=True, hint=hint
+    )
+    return found.get("result")

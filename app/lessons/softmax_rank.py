@@ -10,8 +10,9 @@ from app import figures
 from app.lessons import configs
 from app.lessons import figures as lf
 from app.lessons.base import Step, TryIt, chart, kept, render_step
-from engine.analysis.softmax import column_softmax, random_rank_one, rank_of, softmax_rank_curve
-from engine.analysis.toy import LOSSES, run_toy
+from app.lessons.runs import lesson_result
+from engine.analysis.softmax import column_softmax, random_rank_one, rank_of
+from engine.analysis.toy import LOSSES
 
 SLUG = "softmax-rank"
 TITLE = "Softmax and rank"
@@ -22,14 +23,16 @@ LOG_C = [-3, -2, -1, 0, 1, 2, 3, 4, 6, 9]
 TOY_ITERS = 10_000
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _curve(n: int, seed: int) -> dict:
-    return softmax_rank_curve(n=n, seed=seed)
+def _curve(n: int, seed: int) -> dict | None:
+    """softmax(c·B)'s rank curve (a job of kind softmax; None while computing)."""
+    r = lesson_result("softmax", {"n": n, "seed": seed}, prefix=f"sr:curve:{n}:{seed}")
+    return None if r is None else r["curve"]
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _toy(iters: int) -> dict:
-    return {loss: run_toy(loss, iters=iters, record_every=max(1, iters // 500)) for loss in LOSSES}
+def _toy(iters: int) -> dict | None:
+    """The deep-linear toy with every loss (a job of kind toy; None while computing)."""
+    r = lesson_result("toy", {"iters": iters}, prefix=f"sr:toy:{iters}")
+    return None if r is None else r["runs"]
 
 
 def _log_c() -> int:
@@ -65,6 +68,8 @@ def _curve_step() -> None:
         "rank knob."
     )
     curve = _curve(32, 0)
+    if curve is None:
+        return
     log_c = _log_c()
     fig = figures.figure_softmax_rank(curve)
     fig.add_vline(x=10.0**log_c, line={"dash": "dash", "color": "#888"})
@@ -97,8 +102,9 @@ def _toy_step() -> None:
         "making the logits larger, not richer. Normalising the logits by their own norm "
         "(a **dynamic temperature**) removes that shortcut and the rank comes back."
     )
-    with st.spinner("Training the toy three ways (under a second each)…"):
-        results = _toy(TOY_ITERS)
+    results = _toy(TOY_ITERS)
+    if results is None:
+        return
     chart(figures.figure_toy_rank(results), "sr:toy")
     st.dataframe(toy_table(results), hide_index=True, key="learn:sr:toy-table")
 
@@ -113,6 +119,8 @@ def _why() -> None:
         "the toy's spectra and robustness, and networks trained at T = 1 … 1000."
     )
     results = _toy(TOY_ITERS)
+    if results is None:
+        return
     which = kept(st.select_slider, "loss", "sr:loss", "ce", options=list(LOSSES))
     chart(figures.figure_toy_singular_values(results[which]), "sr:sv")
 

@@ -8,30 +8,50 @@ import streamlit as st
 from app.lessons import configs
 from app.lessons import figures as lf
 from app.lessons.base import Step, TryIt, chart, kept, render_step
-from engine import teaching
+from app.lessons.runs import lesson_result
 from engine.analysis.probes import compression_kappa, tunnel_start
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def _demo(config_json: str) -> dict:
-    import json
+def demo_spec() -> dict:
+    """The lesson's network as a tunnel experiment: an 8-layer MLP on all ten digits."""
+    net = configs.DEEP_NET
+    return {
+        "data": {"benchmark": net["data"]["benchmark"]},
+        "model": net["model"],
+        "train": net["train"],
+        "ood": "none",
+    }
 
-    return teaching.tunnel_demo(json.loads(config_json))
+
+def demo() -> dict | None:
+    """Layers, probe accuracy, rank and the input probe of the lesson's network (a job of kind
+    tunnel, stored and shared); None while it is being computed."""
+    r = lesson_result(
+        "tunnel",
+        demo_spec(),
+        prefix="learn:tn",
+        hint="Training an 8-layer network on all ten digits and probing every layer "
+        "(first time only)…",
+    )
+    if r is None or r.get("status") != "done":
+        return None
+    probe = r["probe"]["test_acc"]
+    input_acc = r["input_probe"]["test_acc"]
+    return {
+        "layers": r["layers"],
+        "probe_acc": probe,
+        "input_acc": input_acc,
+        "rank": r["rank"],
+        "tunnel_start": tunnel_start(probe, 0.98, input_acc=input_acc),
+        "model_acc": r["model_acc"],
+        "n_classes": r["n_classes"],
+    }
 
 
 def shaded(d: dict) -> dict:
     """The demo with its tunnel start at the share chosen in step 2 (98 % until then)."""
     share = st.session_state.get("_kept:tn:share", 0.98)
-    return {**d, "tunnel_start": tunnel_start(d["probe_acc"], share)}
-
-
-def demo() -> dict:
-    import json
-
-    with st.spinner(
-        "Training an 8-layer network on all ten digits and probing every layer (first time only)…"
-    ):
-        return _demo(json.dumps(configs.DEEP_NET, sort_keys=True))
+    return {**d, "tunnel_start": tunnel_start(d["probe_acc"], share, input_acc=d["input_acc"])}
 
 
 SLUG = "tunnel"
@@ -47,6 +67,8 @@ def _probes() -> None:
         "is a probe on every layer of an 8-layer MLP trained on all ten digits."
     )
     d = demo()
+    if d is None:
+        return
     chart(lf.figure_probe_rank(shaded(d)), "tn:probe")
     st.caption(
         f"The network's own test accuracy: {d['model_acc']:.3f}. On 8×8 digits even the first "
@@ -60,19 +82,23 @@ def _start() -> None:
         "In deep networks the probe accuracy stops improving well before the last layer. "
         "The layers after that point form the **tunnel**: they keep transforming the "
         "representation without making it more separable. Its start is the first layer whose "
-        "probe reaches a set share (95 % or 98 %) of the last layer's; the **compression** κ "
+        "probe has made a set share (95 % or 98 %) of the gain from a probe on the raw input to "
+        "the best probe (a share of the accuracy itself would say 'layer 1' on data like 8×8 "
+        "digits, which are nearly separable at the input); the **compression** κ "
         "is the first layer reaching a share η of the best probe, divided by the depth — lower "
         "κ means the network really used fewer of its layers."
     )
     d = demo()
+    if d is None:
+        return
     share = kept(
         st.select_slider,
-        "share of the last layer's probe accuracy",
+        "share of the gain from the input probe to the best probe",
         "tn:share",
         0.98,
         options=[0.8, 0.9, 0.95, 0.98, 0.99],
     )
-    start = tunnel_start(d["probe_acc"], share)
+    start = tunnel_start(d["probe_acc"], share, input_acc=d["input_acc"])
     kappa = compression_kappa(d["probe_acc"], eta=share)
     c1, c2 = st.columns(2)
     c1.metric("tunnel starts at layer", f"{start + 1} of {len(d['layers'])}")
@@ -92,6 +118,8 @@ def _rank() -> None:
         "task-agnostic compressor — and the forgetting happens in the extractor."
     )
     d = demo()
+    if d is None:
+        return
     st.dataframe(
         pd.DataFrame(
             {
@@ -116,6 +144,8 @@ def _explore() -> None:
         "wider, or train it on fewer classes (the rank settles near the number of classes)."
     )
     d = demo()
+    if d is None:
+        return
     chart(lf.figure_probe_rank(shaded(d)), "tn:explore")
 
 
@@ -128,7 +158,14 @@ STEPS = [
 
 
 def try_it() -> list[TryIt]:
-    return [TryIt("Open this network on the Tunnel page", "tunnel", configs.DEEP_NET)]
+    net = configs.DEEP_NET
+    view = {
+        "benchmark": net["data"]["benchmark"],
+        "depth": net["model"]["depth"],
+        "width": net["model"]["width"],
+        "epochs": net["train"]["epochs"],
+    }
+    return [TryIt("Open a network like this on the Tunnel page", "tunnel", {}, view)]
 
 
 def render(step: int = 0) -> None:

@@ -48,6 +48,10 @@ class StrategyParams(BaseModel):
     # A note per scenario shown beside the strategy where the user picks it (e.g. why a
     # regulariser cannot help in class-IL); empty for most.
     notes: ClassVar[dict[str, str]] = {}
+    # Metrics that mean nothing for the strategy (joint: every row of R is the final model), and
+    # why; pages show "—" with the reason.
+    meaningless_metrics: ClassVar[tuple[str, ...]] = ()
+    meaningless_reason: ClassVar[str] = ""
     # Model-sized tensors the strategy keeps besides the model (anchors, Fisher, an old model,
     # per-task copies); ``n_tasks`` may multiply it (see :meth:`model_copies`). For the cost
     # estimate only.

@@ -27,6 +27,13 @@ class Params(StrategyParams):
         description="λ: weight of the squared distance to the weights after the previous task",
     )
     summary = "Pull every weight back towards its value after the previous task (uniform L2)."
+    notes = {
+        "class": (
+            "Expect little above naive here: pulling the weights back cannot teach the network to "
+            "tell old classes from new ones without task ids, and the new classes' output units "
+            "win. Try task-IL to see it work, or replay for class-IL."
+        )
+    }
 
 
 class L2(Strategy):

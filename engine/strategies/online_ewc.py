@@ -2,7 +2,8 @@
 
 After task k: F ← γ·F + F_k and θ* ← θ after task k. While training later tasks:
 loss + λ/2 · Σ_i F_i (θ_i − θ*_i)². Memory stays constant however many tasks there are, and
-γ < 1 lets old tasks' importance fade.
+γ < 1 lets old tasks' importance fade. Each F_k is scaled as ``fisher_norm`` says before it is
+added (mean-normalised by default, as in ewc), so every task enters with the same total weight.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ class Params(FisherParams):
     name: Literal["online-ewc"] = "online-ewc"
     extra_model_copies = 2.0  # anchor θ* and the running Fisher
     lam: float = Field(
-        1e5,
+        1.0,
         ge=0.0,
         le=1e12,
-        description="λ: penalty weight on Fisher-weighted squared distance to the latest weights",
+        description="λ: penalty weight on Fisher-weighted squared distance to the latest weights (with fisher_norm=none the raw Fisher needs 1e2…1e9)",
     )
     gamma: float = Field(
         1.0,
@@ -33,6 +34,13 @@ class Params(FisherParams):
         description="γ: decay of the running Fisher per task (F ← γF + F_new); 1 = never forget",
     )
     summary = "EWC with one running Fisher (decayed by γ each task) and only the latest anchor."
+    notes = {
+        "class": (
+            "Expect only a little above naive here: the penalty keeps the weights old tasks need, "
+            "but without task ids nothing stops the new classes' output units from outscoring the "
+            "old ones. Try task-IL to see it work, or replay for class-IL."
+        )
+    }
 
 
 class OnlineEWC(EWC):
@@ -55,6 +63,7 @@ class OnlineEWC(EWC):
     def _rebuild(self) -> None:
         if self.fisher:
             self.quadratic.set(self.fisher, self.anchor)
+            self._apply_cap()
 
     def state_dict(self) -> dict[str, Any]:
         return {"fisher": self.fisher, "anchor": self.anchor}

@@ -40,6 +40,13 @@ class Params(StrategyParams):
     summary = (
         "Importance of each weight from its contribution to the loss drop along the training path."
     )
+    notes = {
+        "class": (
+            "Expect far less than in task-IL here: keeping important weights cannot teach the "
+            "network to tell old classes from new ones without task ids, so the new classes' output "
+            "units mostly win. Try task-IL to see it work, or replay for class-IL."
+        )
+    }
 
 
 class SI(Strategy):
