@@ -99,6 +99,10 @@ def unwrap_result(text: Any) -> tuple[dict | None, str | None]:
     return (data, None) if data is not None else (None, "not a result")
 
 
+# (database path, inode) whose header this process has checked: SQLite holds it open since.
+_HEADER_CHECKED: set[tuple[str, int | None]] = set()
+
+
 def _guarded(method):
     """Run a store method on the current database: follow it when another process has moved it
     aside (one stat), and if SQLite finds it damaged, move it aside and run again on a fresh one
@@ -134,12 +138,16 @@ class Store:
         self._inode: int | None = None
         self._db = db = self.directory / DB_NAME
         # A constant-time look at the header first: SQLite may open a truncated file happily
-        # and fail only on the first page it lacks.
+        # and fail only on the first page it lacks. Only before this process has the database
+        # open: closing any file descriptor of it drops every POSIX lock SQLite holds on it in
+        # this process, and another process's writes then corrupt what this one reads.
         suspect = inode(db)
-        reason = header_damage(db)
+        checked = (str(db.resolve()), suspect) in _HEADER_CHECKED
+        reason = None if checked else header_damage(db)
         if reason is None:
             try:
                 self.cache = self._connect()
+                _HEADER_CHECKED.add((str(db.resolve()), self._inode))
                 return
             except sqlite3.DatabaseError as err:
                 if not is_damage(err):

@@ -1,14 +1,16 @@
-"""Sweeps: many configs, the cached ones skipped, the rest run through joblib.
+"""Sweeps: many computations of one kind, the cached ones skipped, the rest run through joblib.
 
-A sweep spec (a YAML file, see docs/sweeps.md) expands into a list of raw configs: ``base``
-(one raw config) combined with every ``list`` entry and every point of the ``grid`` (a
-cartesian product), minus the ``exclude`` matches. :func:`expand` validates all of them before
-anything runs, so a typo in the 40th config fails at once with one line naming it.
+A sweep spec (a YAML file, see docs/sweeps.md) names a ``kind`` (a continual ``run`` by default;
+``tunnel``, ``temperature`` … any kind of engine.kinds) and expands into a list of raw specs:
+``base`` (one raw spec) combined with every ``list`` entry and every point of the ``grid`` (a
+cartesian product), minus the ``exclude`` matches. The grid is counted before it is expanded
+(a limit refuses a grid of millions before any work), and :func:`expand` validates every spec
+before anything runs, so a typo in the 40th config fails at once with one line naming it.
 
 :func:`run_sweep` then looks every config up in the driver's store, and sends the missing
 ones to joblib: local worker processes (loky) by default, or a Dask distributed cluster
-through joblib's Dask backend. Workers compute without any store (``runner.run(...,
-use_cache=False)``) and return the result; only the driver writes, as each result arrives,
+through joblib's Dask backend. Workers compute without any store (``engine.executor.execute``
+with ``use_cache=False``) and return the result; only the driver writes, as each result arrives,
 so a sweep that is interrupted and started again runs only what is still missing, and the
 store never sees two writers from two machines. A config that fails (data missing, diverged,
 an error) is reported, not fatal; a worker process that dies has its configs run again.
@@ -32,10 +34,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.config import ConfigError, apply_overrides, config_key, field_names, resolve, validate
-from engine.strategies import STRATEGY_NAMES
+import torch
+import yaml
 
-SPEC_KEYS = ("name", "description", "base", "grid", "list", "exclude", "skip_unsupported")
+from engine import kinds
+from engine.config import ConfigError, apply_overrides, config_key, field_names, resolve, validate
+from engine.executor import execute
+from engine.store import Store
+from engine.store_merge import merge
+from engine.strategies import REGISTRY, STRATEGY_NAMES
+
+SPEC_KEYS = (
+    "name",
+    "description",
+    "kind",
+    "base",
+    "grid",
+    "list",
+    "exclude",
+    "skip_unsupported",
+)
+MAX_CONFIGS = 10_000  # the CLI's default limit on a grid (--max-configs raises it)
 BACKENDS = ("loky", "dask")
 SUMMARY_METRICS = ("acc", "bwt", "forgetting")
 
@@ -58,17 +77,34 @@ def shipped_specs() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SPECS_DIR.glob("*.yaml"))}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (YAML would keep the last
+    silently, so a grid could lose half its values without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_spec(text: str, name: str = "sweep file") -> dict:
     """A sweep spec from YAML text; bad YAML is a one-line ConfigError naming line and column."""
-    import yaml
-
+    if not text.strip():
+        raise ConfigError(f"sweep: {name} is empty; expected a mapping with a base and a grid")
     try:
-        spec = yaml.safe_load(text)
+        spec = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"sweep: {name} is not valid YAML: {problem}{where}") from None
+    if spec is None:  # comments only
+        raise ConfigError(f"sweep: {name} is empty; expected a mapping with a base and a grid")
     return spec
 
 
@@ -76,9 +112,11 @@ def load_spec(path: str | os.PathLike) -> dict:
     """Read a sweep spec from a YAML file; a missing file or bad YAML is a one-line ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as err:
         raise ConfigError(f"sweep: cannot read {str(path)!r}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"sweep: {path.name} is not UTF-8 text (a YAML file is)") from None
     return parse_spec(text, path.name)
 
 
@@ -124,18 +162,29 @@ def _setting(name: str, value: Any) -> str:
     return f"{name}={value}"
 
 
-def _overrides(raw: dict, flat: dict[str, Any]) -> dict:
-    return apply_overrides(raw, [_setting(k, v) for k, v in flat.items()])
+def spec_kind(spec: dict) -> str:
+    """The kind a sweep spec computes (``run`` when it names none)."""
+    kind = spec.get("kind", "run") if isinstance(spec, dict) else "run"
+    if not isinstance(kind, str) or kind not in kinds.names():
+        raise ConfigError(
+            f"kind: {kind!r} is not a kind of computation; allowed: {', '.join(kinds.names())}"
+        )
+    return kind
+
+
+def _overrides(kind: str, raw: dict, flat: dict[str, Any]) -> dict:
+    items = [_setting(k, v) for k, v in flat.items()]
+    return apply_overrides(raw, items) if kind == "run" else kinds.apply_settings(kind, raw, items)
 
 
 def _describe(flat: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in flat.items())
 
 
-def _excluded(cfg, patterns: list[dict[str, Any]]) -> bool:
-    """Does a validated config match every setting of one of the `exclude` patterns?"""
-    names = field_names(cfg.strategy.name)
-    dumped = cfg.model_dump(mode="json")
+def _excluded(kind: str, spec, raw: dict, patterns: list[dict[str, Any]]) -> bool:
+    """Does a validated spec match every setting of one of the `exclude` patterns?"""
+    names = kinds.setting_names(kind, raw)
+    dumped = spec.model_dump(mode="json")
     for pattern in patterns:
         for name, value in pattern.items():
             node: Any = dumped
@@ -153,11 +202,18 @@ _MISSING = object()
 
 def _unsupported(raw: dict) -> bool:
     """The config's strategy refuses its scenario (the validator would say why)."""
-    from engine.strategies import REGISTRY
-
     name = raw.get("strategy", {}).get("name", "naive")
     scenario = raw.get("scenario", "class")
     return name in REGISTRY and scenario not in REGISTRY[name][0].scenarios
+
+
+def count(spec: dict) -> int:
+    """How many configs a spec describes (grid × list), computed without expanding it."""
+    grid = spec.get("grid") or {}
+    entries = spec.get("list")
+    n_entries = len(entries) if isinstance(entries, list) and entries else 1
+    sizes = [len(v) for v in grid.values() if isinstance(v, list)] if isinstance(grid, dict) else []
+    return n_entries * math.prod(sizes)
 
 
 def expand(spec: dict, max_configs: int | None = None) -> list[dict]:
@@ -175,9 +231,10 @@ def expand(spec: dict, max_configs: int | None = None) -> list[dict]:
     unknown = [k for k in spec if k not in SPEC_KEYS]
     if unknown:
         raise ConfigError(f"sweep: unknown key {unknown[0]!r}; allowed: {', '.join(SPEC_KEYS)}")
+    kind = spec_kind(spec)
 
     try:
-        base = _overrides({}, _flatten(spec.get("base") or {}, "base"))
+        base = _overrides(kind, {}, _flatten(spec.get("base") or {}, "base"))
     except ConfigError as err:
         raise ConfigError(f"base: {str(err).removeprefix('--set: ')}") from None
     grid = spec.get("grid") or {}
@@ -201,7 +258,10 @@ def expand(spec: dict, max_configs: int | None = None) -> list[dict]:
     if not isinstance(excludes, list):
         raise ConfigError(f"exclude: expected a list of mappings, got {excludes!r}")
     flat_excludes = [_flatten(e, f"exclude[{i}]") for i, e in enumerate(excludes)]
-    known = {n for strategy in STRATEGY_NAMES for n in field_names(strategy)}
+    if kind == "run":
+        known = {n for strategy in STRATEGY_NAMES for n in field_names(strategy)}
+    else:
+        known = set(kinds.setting_names(kind))
     for i, pattern in enumerate(flat_excludes):
         for name in pattern:
             if name not in known:
@@ -210,11 +270,11 @@ def expand(spec: dict, max_configs: int | None = None) -> list[dict]:
     if not isinstance(skip_unsupported, bool):
         raise ConfigError(f"skip_unsupported: expected true or false, got {skip_unsupported!r}")
 
-    size = len(flat_entries) * math.prod(len(v) for v in grid.values())
+    size = count(spec)
     if max_configs is not None and size > max_configs:
         raise ConfigError(
             f"sweep: grid × list makes {size:,} configs, more than the {max_configs:,} allowed "
-            "here; run it with `python -m engine sweep FILE`"
+            "here (`python -m engine sweep FILE --max-configs N` raises the limit)"
         )
     configs = []
     names = list(grid)
@@ -229,21 +289,21 @@ def expand(spec: dict, max_configs: int | None = None) -> list[dict]:
             )
             label = f"sweep config {len(configs) + 1}" + (f" ({', '.join(where)})" if where else "")
             flat = {**entry, **point}
-            for name in (
-                "strategy",
-                "strategy.name",
-            ):  # naming base's strategy again keeps its settings
-                if flat.get(name) == base["strategy"]["name"]:
-                    del flat[name]
+            if kind == "run":
+                for name in ("strategy", "strategy.name"):
+                    if flat.get(name) == base["strategy"]["name"]:  # keeps base's settings
+                        del flat[name]
             try:
-                raw = _overrides(base, flat)
-                if skip_unsupported and _unsupported(raw):
+                raw = _overrides(kind, base, flat)
+                if kind == "run" and skip_unsupported and _unsupported(raw):
                     continue
-                cfg = validate(raw)
-                if _excluded(cfg, flat_excludes):
+                parsed = validate(raw) if kind == "run" else kinds.parse(kind, raw)
+                if _excluded(kind, parsed, raw, flat_excludes):
                     continue
-                # Device "cpu" here: expansion checks the settings, not this machine's hardware.
-                resolve(cfg, device="cpu")
+                if kind == "run":  # "cpu": expansion checks the settings, not this machine
+                    resolve(parsed, device="cpu")
+                else:
+                    kinds.canonical(kind, parsed)
             except ConfigError as err:
                 raise ConfigError(f"{label}: {str(err).removeprefix('--set: ')}") from None
             configs.append(raw)
@@ -326,9 +386,10 @@ def compute(
     key: str,
     threads: int | str | None = None,
     gpus: tuple[str, int, int] | None = None,
+    kind: str = "run",
 ) -> dict:
-    """Run one canonical config in this process, without any store, and return what the driver
-    stores. Never raises for a failing config: the failure comes back as data.
+    """Run one canonical spec of ``kind`` in this process, without any store, and return what
+    the driver stores. Never raises for a failing config: the failure comes back as data.
 
     threads: CPU threads for this config (None: the runner's own choice; "dask": ask the worker).
     gpus: (sweep token, number of GPUs, number of processes): pins this process to one GPU, so
@@ -343,24 +404,21 @@ def compute(
         "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
     try:
-        from engine.runner import run
-
         if threads == "dask":
             threads = _dask_threads()
-        if gpus is not None and config["train"]["device"] == "cuda":
-            import torch
-
+        if gpus is not None and _device(config) == "cuda":
             token, n_gpus, n_procs = gpus
             torch.cuda.set_device(claim_slot(token, n_procs) % n_gpus)
         with _threads(threads):
-            result = run(config, store=None, use_cache=False)
-        if result.key != key:
+            result = execute(kind, config, store=None, use_cache=False)
+        result.pop("cached", None)
+        if result["key"] != key:
             out["error"] = (
-                f"the worker's engine gives key {result.key}, the driver's {key}: "
+                f"the worker's engine gives key {result['key']}, the driver's {key}: "
                 "workers need the same code and packages as the driver"
             )
         else:
-            out.update(status=result.status, result=result.to_dict(), error=result.message)
+            out.update(status=result["status"], result=result, error=result.get("message", ""))
     except Exception as err:  # reported per config; the sweep goes on
         out["error"] = _one_line(err)
     out["seconds"] = round(time.perf_counter() - t0, 3)
@@ -370,6 +428,10 @@ def compute(
 # ---- the sweep --------------------------------------------------------------------------------
 
 
+def _device(config: dict) -> str | None:
+    return (config.get("train") or {}).get("device")
+
+
 @dataclass
 class Entry:
     """One distinct config of a sweep and what became of it."""
@@ -377,6 +439,7 @@ class Entry:
     index: int  # position of its first occurrence in the expansion
     key: str
     config: dict  # canonical (resolved) config
+    kind: str = "run"
     status: str = "pending"  # pending | done | diverged | failed
     cached: bool = False
     result: dict | None = None  # Result.to_dict() (done, diverged)
@@ -392,6 +455,7 @@ class Entry:
 @dataclass
 class SweepResult:
     entries: list[Entry]
+    kind: str = "run"
     duplicates: int = 0  # configs of the expansion that repeat an earlier one
     backend: str = "loky"
     n_jobs: int = 1
@@ -441,9 +505,21 @@ class SweepResult:
                 kept.remove(path)
         return kept
 
+    def metric_names(self) -> tuple[str, ...]:
+        """What the summary averages: ACC, BWT and forgetting for runs; a kind's scalar
+        headline numbers otherwise."""
+        if self.kind == "run":
+            return SUMMARY_METRICS
+        names: dict[str, None] = {}
+        for e in self.entries:
+            for name, v in e.metrics.items():
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    names.setdefault(name)
+        return tuple(names)
+
     def summary(self) -> list[dict]:
         """One row per config up to the seed: the factors (see :meth:`factors`), n (seeds with
-        metrics), failed, and mean ± sample std of ACC, BWT and forgetting over the seeds."""
+        metrics), failed, and mean ± sample std of each metric (:meth:`metric_names`)."""
         by = self.factors()
         groups: dict[str, list[Entry]] = {}
         for e in self.entries:
@@ -455,8 +531,10 @@ class SweepResult:
             ok = [e.metrics for e in members if e.metrics]
             row["n"] = len(ok)
             row["failed"] = len(members) - len(ok)
-            for m in SUMMARY_METRICS:
-                values = [x[m] for x in ok if x.get(m) is not None and math.isfinite(x[m])]
+            for m in self.metric_names():
+                values = [
+                    x[m] for x in ok if isinstance(x.get(m), int | float) and math.isfinite(x[m])
+                ]
                 row[f"{m}_mean"] = statistics.fmean(values) if values else None
                 row[f"{m}_std"] = statistics.stdev(values) if len(values) > 1 else None
             rows.append(row)
@@ -474,16 +552,19 @@ class SweepResult:
                 return "—"
             return f"{mean:.3f} ± {std:.3f}" if std is not None else f"{mean:.3f}"
 
-        head = fields + ["ACC", "BWT", "forgetting"]
+        metrics = self.metric_names()
+        titles = {"acc": "ACC", "bwt": "BWT", "forgetting": "forgetting"}
+        head = fields + [titles.get(m, m) for m in metrics]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for row in rows:
             vals = ["—" if row[f] is None else str(row[f]) for f in fields]
-            lines.append("| " + " | ".join(vals + [cell(row, m) for m in SUMMARY_METRICS]) + " |")
+            lines.append("| " + " | ".join(vals + [cell(row, m) for m in metrics]) + " |")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """The --json document: counts, the summary, and every entry with its R and metrics."""
         return {
+            "kind": self.kind,
             "counts": self.counts(),
             "backend": self.backend,
             "n_jobs": self.n_jobs,
@@ -508,28 +589,36 @@ class SweepResult:
         }
 
 
-def _configs(spec_or_configs: Any, max_configs: int | None = None) -> list[dict]:
+def _configs(
+    spec_or_configs: Any, max_configs: int | None = None, kind: str = "run"
+) -> tuple[str, list[dict]]:
+    """(kind, raw specs) of a spec, a spec file, or a list of raw specs of ``kind``."""
     if isinstance(spec_or_configs, str | os.PathLike):
-        return expand(load_spec(spec_or_configs), max_configs)
+        spec_or_configs = load_spec(spec_or_configs)
     if isinstance(spec_or_configs, dict):
-        return expand(spec_or_configs, max_configs)
-    return list(spec_or_configs)
+        return spec_kind(spec_or_configs), expand(spec_or_configs, max_configs)
+    return kind, list(spec_or_configs)
 
 
-def _entries(raws: list[dict], trust_device: bool) -> tuple[list[Entry], int]:
-    """Canonical configs and keys, each distinct config once (ConfigError names the config)."""
+def _entries(kind: str, raws: list[dict], trust_device: bool) -> tuple[list[Entry], int]:
+    """Canonical specs and keys, each distinct one once (ConfigError names the config)."""
     entries: dict[str, Entry] = {}
     for i, raw in enumerate(raws):
         try:
-            cfg = validate(raw)
-            # A Dask cluster may have GPUs the driver lacks: an explicit device is checked
-            # where it runs; "auto" resolves here, so the key says what was asked for.
-            device = cfg.train.device if trust_device and cfg.train.device != "auto" else None
-            cfg = resolve(cfg, device=device)
+            if kind == "run":
+                cfg = validate(raw)
+                # A Dask cluster may have GPUs the driver lacks: an explicit device is checked
+                # where it runs; "auto" resolves here, so the key says what was asked for.
+                device = cfg.train.device if trust_device and cfg.train.device != "auto" else None
+                cfg = resolve(cfg, device=device)
+                key = config_key(cfg)
+            else:
+                cfg, key = kinds.prepare(kind, raw)
         except ConfigError as err:
             raise ConfigError(f"sweep config {i + 1}: {err}") from None
-        key = config_key(cfg)
-        entries.setdefault(key, Entry(index=i, key=key, config=cfg.model_dump(mode="json")))
+        entries.setdefault(
+            key, Entry(index=i, key=key, config=cfg.model_dump(mode="json"), kind=kind)
+        )
     return list(entries.values()), len(raws) - len(entries)
 
 
@@ -542,15 +631,15 @@ def _fill_from_store(entries: list[Entry], store) -> None:
             e.error = hit.get("message", "")
 
 
-def collect(spec_or_configs: Any, store=None, max_configs: int | None = None) -> SweepResult:
+def collect(
+    spec_or_configs: Any, store=None, max_configs: int | None = None, kind: str = "run"
+) -> SweepResult:
     """What the store already holds for a sweep (computes nothing; the rest stays pending)."""
-    from engine.store import Store
-
     store = store if store is not None else Store()
-    configs = _configs(spec_or_configs, max_configs)
-    entries, duplicates = _entries(configs, trust_device=True)
+    kind, configs = _configs(spec_or_configs, max_configs, kind)
+    entries, duplicates = _entries(kind, configs, trust_device=True)
     _fill_from_store(entries, store)
-    return SweepResult(entries, duplicates=duplicates, backend="none", n_jobs=0)
+    return SweepResult(entries, kind=kind, duplicates=duplicates, backend="none", n_jobs=0)
 
 
 def _lost_worker_errors() -> tuple[type[BaseException], ...]:
@@ -605,11 +694,9 @@ def _plan_local(
     entries: list[Entry], n_jobs: int | None
 ) -> tuple[int, int | None, tuple[str, int, int] | None]:
     """(processes, CPU threads per config, GPU pinning) for a local sweep."""
-    cuda = any(e.config["train"]["device"] == "cuda" for e in entries)
+    cuda = any(_device(e.config) == "cuda" for e in entries)
     n_gpus = 0
     if cuda:
-        import torch
-
         n_gpus = torch.cuda.device_count()
     cores = os.cpu_count() or 1
     if n_jobs is None or n_jobs < 1:
@@ -633,18 +720,19 @@ def run_sweep(
     store=None,
     on_event: EventFn | None = None,
     retries: int = 1,
+    max_configs: int | None = None,
+    kind: str = "run",
 ) -> SweepResult:
     """Run every config of a sweep that the store lacks; store results as they come back.
 
-    spec_or_configs: a spec dict (see :func:`expand`), a path to a YAML spec, or raw configs.
+    spec_or_configs: a spec dict (see :func:`expand`), a path to a YAML spec, or raw specs of
+    ``kind`` (a spec names its own kind).
     backend: "loky" (local processes; n_jobs default: one per GPU when configs use CUDA, else
     one per core) or "dask" (scheduler: an address such as "tcp://10.0.0.5:8786", a
     distributed.Client, or None for a local cluster of n_jobs single-threaded workers).
     retries: further rounds for the configs in flight when a worker process is lost.
     on_event: called with {"type": "start" | "result" | "retry" | "done", "counts": {...}, ...}.
     """
-    from engine.store import Store
-
     if backend not in BACKENDS:
         raise ConfigError(
             f"--backend: {backend!r} is not a backend; allowed: {', '.join(BACKENDS)}"
@@ -652,11 +740,12 @@ def run_sweep(
     if scheduler is not None and backend != "dask":
         raise ConfigError("--scheduler: a scheduler address needs --backend dask")
     t0 = time.perf_counter()
-    entries, duplicates = _entries(_configs(spec_or_configs), trust_device=backend == "dask")
+    kind, configs = _configs(spec_or_configs, max_configs, kind)
+    entries, duplicates = _entries(kind, configs, trust_device=backend == "dask")
     store = store if store is not None else Store()
     _fill_from_store(entries, store)
     todo = [e for e in entries if not e.cached]
-    out = SweepResult(entries, duplicates=duplicates, backend=backend, n_jobs=0)
+    out = SweepResult(entries, kind=kind, duplicates=duplicates, backend=backend, n_jobs=0)
     by_key = {e.key: e for e in todo}
 
     def emit(kind: str, **extra: Any) -> None:
@@ -723,7 +812,7 @@ def _execute(
             parallel = Parallel(n_jobs=jobs, batch_size=1, return_as="generator_unordered")
             try:
                 for payload in parallel(
-                    delayed(compute)(e.config, e.key, threads, gpus) for e in pending
+                    delayed(compute)(e.config, e.key, threads, gpus, e.kind) for e in pending
                 ):
                     receive(payload)
             except _lost_worker_errors() as err:
@@ -739,40 +828,8 @@ def _execute(
 
 
 def merge_results(source: str | os.PathLike, store=None) -> dict[str, int]:
-    """Copy the finished results of another store directory into `store` (default: this one).
-
-    For sweeps run from several drivers (or results computed on another machine): results are
-    keyed by config and engine version, so a key present in both is the same experiment and is
-    kept as it is here. Only results travel (not checkpoints or analysis extras). An entry the
-    other store holds from another engine version, or damaged, is skipped — and, as whenever a
-    store reads one, dropped there.
-    """
-    from engine.store import Store
-
-    store = store if store is not None else Store()
-    src_dir = Path(source).expanduser()
-    if not (src_dir / "cache.db").is_file():
-        raise ConfigError(f"cache merge: {str(source)!r} is not a result store (no cache.db in it)")
-    if src_dir.resolve() == store.directory.resolve():
-        raise ConfigError(f"cache merge: {str(source)!r} is this store itself")
-    src = Store(src_dir)
-    counts = {"copied": 0, "present": 0, "skipped": 0}
-    try:
-        keys = [
-            k[len("result:") :]
-            for k in src.cache.iterkeys()
-            if isinstance(k, str) and k.startswith("result:")
-        ]
-        for key in keys:
-            if store.has_result(key):
-                counts["present"] += 1
-                continue
-            data = src.get_result(key)
-            if data is None:
-                counts["skipped"] += 1
-                continue
-            store.put_result(key, data)
-            counts["copied"] += 1
-    finally:
-        src.close()
-    return counts
+    """Copy the finished results of another store directory into ``store`` (default: this one):
+    for sweeps run from several drivers, or results computed on another machine. The other
+    store is read as raw rows, never unpickled, and every entry is checked (schema, engine
+    version, SHA-256) before it is copied (engine.store_merge)."""
+    return merge(source, store if store is not None else Store())

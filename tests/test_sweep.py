@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import yaml
 from conftest import tiny_config
 
 import engine.sweep as sweep
+from engine.cli import main
 from engine.config import ConfigError
 from engine.runner import run
 from engine.store import Store
@@ -97,7 +100,7 @@ def test_exclude_and_skip_unsupported_drop_configs():
     [
         (
             {"gird": {"seed": [0]}},
-            "sweep: unknown key 'gird'; allowed: name, description, base, grid",
+            "sweep: unknown key 'gird'; allowed: name, description, kind, base, grid",
         ),
         ({"grid": {"seed": 3}}, "grid.seed: expected a non-empty list of values, got 3"),
         ({"grid": {"seed": []}}, "grid.seed: expected a non-empty list"),
@@ -242,14 +245,14 @@ def test_interrupted_sweep_runs_only_what_is_missing(monkeypatch):
 
 def test_failed_and_diverged_configs_are_reported_not_fatal(monkeypatch):
     import engine.data.torchvision_sets as torchvision_sets
-    import engine.train as train
+    import engine.session as session  # the phase loop, the one caller of train_phase
     from engine.data.torchvision_sets import DataUnavailable
     from engine.train import Diverged
 
     def no_files(name, root, *a, **k):
         raise DataUnavailable("split-mnist needs the MNIST files in DATA/MNIST/raw")
 
-    real_phase = train.train_phase
+    real_phase = session.train_phase
 
     def diverge_seed_1(model, strategy, bench, tasks, phase, cfg, *rest):
         if cfg.seed == 1 and phase == 1:
@@ -257,7 +260,7 @@ def test_failed_and_diverged_configs_are_reported_not_fatal(monkeypatch):
         return real_phase(model, strategy, bench, tasks, phase, cfg, *rest)
 
     monkeypatch.setattr(torchvision_sets, "load_raw", no_files)
-    monkeypatch.setattr(train, "train_phase", diverge_seed_1)
+    monkeypatch.setattr(session, "train_phase", diverge_seed_1)
     spec = {
         "base": tiny_config(),
         "list": [{"seed": 0}, {"seed": 1}, {"benchmark": "split-mnist", "epochs": 1}],
@@ -435,3 +438,80 @@ def test_factors_drop_settings_that_come_with_another():
         | {"base": tiny_config(strategy={"name": "ewc"})}
     )
     assert lam.factors() == ["strategy.lam"]
+
+
+# -- sweeps of any kind, and specs that must be refused before any work (#15) -----------------
+
+
+def test_a_sweep_grids_another_kind_through_the_same_path(tmp_path):
+    from engine.store import Store
+
+    spec = {
+        "kind": "tunnel",
+        "base": {
+            "benchmark": "split-digits",
+            "depth": 2,
+            "epochs": 2,
+            "probe_epochs": 2,
+            "ood": "none",
+            "device": "cpu",
+        },
+        "grid": {"width": [8, 16]},
+    }
+    out = run_sweep(spec, n_jobs=1)
+    assert out.kind == "tunnel" and [e.status for e in out.entries] == ["done", "done"]
+    assert {m["kind"] for m in Store().list_results()} == {"tunnel"}
+    rows = out.summary()
+    assert [r["model.width"] for r in rows] == [8, 16]
+    assert rows[0]["kappa_mean"] == out.entries[0].metrics["kappa"]
+    again = run_sweep(spec, n_jobs=1)  # everything from the store now
+    assert again.counts()["cached"] == 2
+
+
+def test_a_sweep_of_an_unknown_kind_is_one_line():
+    with pytest.raises(
+        ConfigError, match=r"^kind: 'tunel' is not a kind of computation; allowed: run, "
+    ):
+        expand({"kind": "tunel", "base": {}})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "sweep: s.yaml is empty"),
+        (b"   \n# only a comment\n", "sweep: s.yaml is empty"),
+        (b"\xff\xfebase: {}\n", "sweep: s.yaml is not UTF-8 text"),
+        (b"grid:\n  lr: [0.1]\n  lr: [0.2, 0.3]\n", "duplicate key 'lr'"),
+    ],
+)
+def test_bad_sweep_files_are_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "s.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_spec(path)
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_a_huge_grid_is_counted_not_expanded(tmp_path, capsys):
+    grid = {"seed": list(range(10))} | {
+        name: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        for name in ("epochs", "width", "depth", "n_tasks", "batch_size", "order_seed")
+    }
+    spec = {"base": tiny_config(), "grid": grid}
+    path = tmp_path / "huge.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    t0 = time.perf_counter()
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert time.perf_counter() - t0 < 5  # counted (10^7), never expanded
+    err = capsys.readouterr().err
+    assert "10,000,000 configs, more than the 10,000 allowed" in err and "--max-configs" in err
+
+
+def test_json_path_is_checked_before_the_sweep_runs(tmp_path, capsys, monkeypatch):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"base": tiny_config()}))
+    monkeypatch.setattr(sweep, "compute", _must_not_run)
+    assert main(["sweep", str(spec), "--json", str(tmp_path / "no" / "such" / "x.json")]) == 2
+    assert "--json: the folder" in capsys.readouterr().err

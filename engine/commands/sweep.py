@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from engine.commands import write_json
+from engine.commands import check_writable, write_json
+from engine.sweep import MAX_CONFIGS
 
 
 def add_parser(subs) -> None:
@@ -50,6 +51,13 @@ def add_parser(subs) -> None:
     )
     p.add_argument(
         "--dry-run", action="store_true", help="list the configs and which are cached; run nothing"
+    )
+    p.add_argument(
+        "--max-configs",
+        type=int,
+        default=MAX_CONFIGS,
+        metavar="N",
+        help=f"refuse a spec of more configs, counted before expanding it (default {MAX_CONFIGS:,})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
@@ -119,9 +127,13 @@ def main(args) -> int:
         raise ConfigError(f"--jobs: expected a positive number of processes, got {args.jobs}")
     if args.retries < 0:
         raise ConfigError(f"--retries: expected 0 or more, got {args.retries}")
+    if args.max_configs < 1:
+        raise ConfigError(f"--max-configs: expected a positive number, got {args.max_configs}")
+    if args.json:
+        check_writable(args.json)  # before the sweep, not after hours of it
     spec = load_spec(args.file)
     if args.dry_run:
-        out = collect(spec)
+        out = collect(spec, max_configs=args.max_configs)
         paths = out.varying()
         for e in out.entries:
             print(f"{'cached' if e.cached else 'to run':>7}  {e.key}  {_label(e, paths)}")
@@ -139,6 +151,7 @@ def main(args) -> int:
             scheduler=args.scheduler,
             on_event=progress,
             retries=args.retries,
+            max_configs=args.max_configs,
         )
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
