@@ -357,11 +357,14 @@ def test_lease_expires_in(tmp_path):
     assert s.lease_expires_in("k") is None  # expired: nobody holds it
 
 
-def _writer(directory: str, n: int) -> None:
-    s = Store(directory)
-    for k in range(n):
-        s.put_result(f"{k:024d}", {"R": [[0.5] * 5] * 5, "pad": "x" * 3000})
-        s.set_progress("p", {"k": k})
+WRITER = """
+import sys
+from engine.store import Store
+s = Store(sys.argv[1])
+for k in range(int(sys.argv[2])):
+    s.put_result(f"{k:024d}", {"R": [[0.5] * 5] * 5, "pad": "x" * 3000})
+    s.set_progress("p", {"k": k})
+"""
 
 
 def test_opening_more_stores_never_breaks_another_process_writes(tmp_path):
@@ -369,21 +372,22 @@ def test_opening_more_stores_never_breaks_another_process_writes(tmp_path):
     descriptor drops every POSIX lock SQLite holds on that file in the process, so a job's
     process writing meanwhile corrupted what the app read, and the store was moved aside as
     'damaged'. A process that has the database open never reads it outside SQLite again."""
-    import multiprocessing
-
     keep = Store(tmp_path)
     keep.put_result("f" * 24, {"R": [[1.0]]})
-    child = multiprocessing.get_context("spawn").Process(
-        target=_writer, args=(str(tmp_path), 400)
+    root = pathlib.Path(__file__).resolve().parents[1]
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path), "400"],
+        cwd=root,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    child.start()
     try:
-        while child.is_alive():
+        while child.poll() is None:
             Store(tmp_path)  # another page's store, while `keep` has the database open
             keep.list_results()
             keep.info()
     finally:
-        child.join(120)
-    assert child.exitcode == 0
+        _, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
     assert not list(tmp_path.glob("damaged-*")), "a healthy store was moved aside"
     assert keep.info()["results"] == 401
