@@ -10,12 +10,15 @@ activations of one batch. Hosted caps compare these numbers (engine.caps) before
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from engine.config import ExperimentConfig, n_classes, task_sizes
 from engine.data.catalog import CATALOG
+from engine.errors import ConfigError
 from engine.kinds.base import Cost
 from engine.models import build_model
 
@@ -60,15 +63,25 @@ def task_images(cfg: ExperimentConfig) -> tuple[list[float], list[float]]:
     return [train * s / total for s in sizes], [test * s / total for s in sizes]
 
 
-def model_profile(model_cfg, shape: tuple[int, int, int], outputs: int) -> tuple[int, float, float]:
-    """(parameters, forward multiply-adds per sample, activation floats per sample)."""
+@dataclass(frozen=True)
+class Profile:
+    """A model's size per sample, from its shapes (nothing allocated)."""
+
+    params: int
+    macs: float  # forward multiply-adds per sample
+    activations: float  # floats every layer outputs for one sample (kept for backward)
+    widest: float  # floats of the largest single layer output (what evaluation holds at once)
+
+
+def model_profile(model_cfg, shape: tuple[int, int, int], outputs: int) -> Profile:
+    """Parameters, forward multiply-adds and activation sizes of one sample, on the meta device."""
     macs = 0.0
-    acts = 0.0
+    acts: list[float] = []
 
     def count(module: nn.Module, args, out) -> None:
-        nonlocal macs, acts
+        nonlocal macs
         if isinstance(out, torch.Tensor):
-            acts += out[0].numel()
+            acts.append(float(out[0].numel()))
             if isinstance(module, nn.Linear):
                 macs += module.in_features * module.out_features
             elif isinstance(module, nn.Conv2d):
@@ -83,13 +96,15 @@ def model_profile(model_cfg, shape: tuple[int, int, int], outputs: int) -> tuple
             model(torch.zeros(1, *shape))
     for h in hooks:
         h.remove()
-    return int(sum(p.numel() for p in model.parameters())), macs, acts
+    params = int(sum(p.numel() for p in model.parameters()))
+    return Profile(params, macs, sum(acts), max(acts, default=0.0))
 
 
 def training_cost(cfg: ExperimentConfig, eval_passes: int | None = None) -> Cost:
     """Cost of training ``cfg`` (resolved) through every phase its strategy plans."""
     shape = input_shape(cfg.data)
-    params, fwd, act = model_profile(cfg.model, shape, n_outputs(cfg))
+    profile = model_profile(cfg.model, shape, n_outputs(cfg))
+    params, fwd = profile.params, profile.macs
     train_sizes, test_sizes = task_images(cfg)
     strategy, t = cfg.strategy, cfg.train
     sizes = [round(n) for n in train_sizes]
@@ -111,8 +126,9 @@ def training_cost(cfg: ExperimentConfig, eval_passes: int | None = None) -> Cost
     weights = params * FLOAT * (2 + states + strategy.model_copies(len(sizes)))
     largest = max(strategy.phase_samples(i, ts, sizes) for i, ts in enumerate(phases))
     batch = min(t.batch_size, largest) * factor  # a batch never holds more than the phase
-    # Activations are kept for backward on the batch; evaluation runs in chunks of 4,096.
-    activations = max(batch * act, min(test, 4096) * act) * FLOAT
+    # Activations are kept for backward on the batch; evaluation runs in chunks of 4,096
+    # without a graph, so it holds about two layer outputs at a time.
+    activations = max(batch * profile.activations, 2 * min(test, 4096) * profile.widest) * FLOAT
     buffer = strategy.buffer_samples(len(sizes)) * pixels * FLOAT
     return Cost(
         params=params,
@@ -120,3 +136,40 @@ def training_cost(cfg: ExperimentConfig, eval_passes: int | None = None) -> Cost
         macs=float(macs),
         peak_bytes=int(data_bytes + weights + activations + buffer),
     )
+
+
+def data_bytes(cfg: ExperimentConfig) -> float:
+    """The benchmark on the device plus the loaded copy beside it."""
+    train, test = pool_sizes(cfg.data)
+    return (train + test) * math.prod(input_shape(cfg.data)) * FLOAT * (1 + RAW_OVERHEAD)
+
+
+def memory_floor(cfg: ExperimentConfig) -> Cost:
+    """A lower bound of a training's peak memory — the data, and the weights with their
+    gradients and optimizer state — from shapes alone, without a forward pass (cheap enough for
+    every CLI run: a meta-device forward imports torch's compiler, about a second)."""
+    with torch.device("meta"):
+        model = build_model(cfg.model, input_shape(cfg.data), n_outputs(cfg), init=False)
+    params = int(sum(p.numel() for p in model.parameters()))
+    states = {"adam": 2, "sgd": 1 if cfg.train.momentum else 0}.get(cfg.train.optimizer, 2)
+    return Cost(params=params, peak_bytes=int(data_bytes(cfg) + params * FLOAT * (2 + states)))
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory this machine has (None where the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(cost: Cost) -> None:
+    """ConfigError when a computation's estimated peak memory is more than this machine has:
+    refused with one line before anything is allocated (a 999×999×999 synthetic image would
+    otherwise try for tens of gigabytes)."""
+    total = machine_memory()
+    if total is not None and cost.peak_bytes > total:
+        raise ConfigError(
+            f"memory: about {cost.peak_bytes / 2**30:,.1f} GiB at peak, more than this machine's "
+            f"{total / 2**30:,.1f} GiB (a smaller model, batch or dataset)"
+        )

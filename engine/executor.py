@@ -29,7 +29,9 @@ from collections.abc import Callable
 from typing import Any
 
 from engine import kinds
+from engine.config import ExperimentConfig, resolve
 from engine.errors import Cancelled
+from engine.estimate import check_fits, memory_floor
 from engine.kinds.base import ComputeContext, EventFn, clean
 from engine.store import Store
 
@@ -110,6 +112,7 @@ def _cached(kind: str, key: str, hit: dict, on_event: EventFn | None) -> dict:
 
 
 def _compute(kind, spec, key, store, on_event, cancel, use_cache: bool) -> dict:
+    check_fits(quick_cost(kind, spec))  # one line before anything is allocated
     ctx = ComputeContext(kind, key, on_event, cancel, store, execute, use_cache=use_cache)
     t0 = time.perf_counter()
     try:
@@ -145,6 +148,16 @@ def _compute(kind, spec, key, store, on_event, cancel, use_cache: bool) -> dict:
         }
     )
     return {**result, "cached": False}
+
+
+def quick_cost(kind: str, spec):
+    """Enough of the cost to refuse what cannot fit this machine: for a training, its data and
+    weights (engine.estimate.memory_floor); for anything else, its own estimate."""
+    if isinstance(spec, ExperimentConfig):
+        return memory_floor(resolve(spec))
+    if hasattr(spec, "training_config"):
+        return memory_floor(resolve(spec.training_config()))
+    return kinds.estimate(kind, spec)
 
 
 def _device_of(spec) -> str:

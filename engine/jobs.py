@@ -55,6 +55,7 @@ from engine.caps import Caps, hosted_from_env
 from engine.data.benchmark import load_raw_data
 from engine.data.catalog import EMBEDDED
 from engine.errors import Cancelled, CapExceeded, ConfigError, DataUnavailable
+from engine.estimate import check_fits
 from engine.executor import execute
 from engine.store import Store, cache_dir
 
@@ -262,10 +263,11 @@ class JobManager:
         ``check_caps(cfg)`` with a run config alone is accepted too."""
         if not isinstance(kind, str):
             kind, spec = "run", kind
-        if not self.caps.limited:
-            return
         spec, _ = kinds.prepare(kind, spec)
-        self.caps.check(kind, spec, kinds.estimate(kind, spec))
+        cost = kinds.estimate(kind, spec)
+        check_fits(cost)  # local too: more memory than the machine has is refused at once
+        if self.caps.limited:
+            self.caps.check(kind, spec, cost)
 
     def cancel(self, key: str, session_id: str | None = None) -> bool:
         """Stop a queued or running job at its next step boundary; False if none is active, or

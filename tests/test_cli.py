@@ -137,3 +137,31 @@ def test_help_lists_settings_with_descriptions(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert stop.value.code == 0 and "train.lr" in out and "Learning rate" in out
+
+
+def test_a_run_waiting_on_another_process_says_so(tmp_path):
+    """Another process holds this config's lease (it was killed, say): the CLI says it is
+    waiting and when the lease expires, then takes over — it does not sit there silently."""
+    from engine.runner import prepare
+    from engine.store import Store
+
+    args = ("--set", "depth=1", "--set", "width=16", "--epochs", "1", "--device", "cpu")
+    raw = {
+        "data": {"benchmark": "split-digits"},
+        "model": {"depth": 1, "width": 16},
+        "train": {"epochs": 1, "device": "cpu", "seed": 0},
+        "scenario": "class",
+        "strategy": {"name": "naive"},
+    }
+    _, key = prepare(raw)
+    assert Store(tmp_path / "store").try_lease(key, "a-killed-run", ttl=3)
+    proc = cli("run", *args, "--quiet", cache=tmp_path / "store", FORGET_LEASE_TTL="3")
+    assert proc.returncode == 0, proc.stderr
+    assert "waiting for another process's run of this config (lease expires in" in proc.stderr
+
+
+def test_json_path_is_checked_before_training(tmp_path, capsys):
+    bad = str(tmp_path / "no" / "such" / "dir" / "r.json")
+    assert main(["run", "--json", bad, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --json: the folder {str(Path(bad).parent)!r} does not exist"]

@@ -149,3 +149,24 @@ def test_task_sorted_data_equals_standardise_then_split_bit_for_bit(benchmark, s
         start += size
     assert torch.equal(bench.x_train, torch.cat(parts))
     assert torch.equal(raw.x_train, before)  # standardising in place never touched the raw data
+
+
+def test_embedded_sets_are_kept_split_after_the_first_load(tmp_path, monkeypatch):
+    """The first load splits with scikit-learn and keeps the arrays (.npz, read without pickle);
+    later loads read them back identically, and a damaged file is simply made again."""
+    from engine.data import embedded
+
+    monkeypatch.setenv("FORGET_DATA_DIR", str(tmp_path))
+    embedded.load_digits.cache_clear()
+    first = embedded.load_digits(0.2)
+    path = next((tmp_path / "embedded").glob("digits-*.npz"))
+    embedded.load_digits.cache_clear()
+    again = embedded.load_digits(0.2)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        assert torch.equal(getattr(first, name), getattr(again, name))
+    assert again.n_classes == 10 and len(again.x_test) == 360
+    path.write_bytes(b"not an npz")
+    embedded.load_digits.cache_clear()
+    rebuilt = embedded.load_digits(0.2)
+    assert torch.equal(rebuilt.x_train, first.x_train)
+    embedded.load_digits.cache_clear()

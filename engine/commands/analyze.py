@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import sys
 
+from tqdm import tqdm
+
 from engine import kinds
 from engine.analysis import recorded
-from engine.commands import write_json
+from engine.commands import check_writable, write_json
+from engine.commands.run import waiting_line
 from engine.config import BENCHMARKS
 from engine.errors import ConfigError, DataUnavailable
 from engine.executor import execute
@@ -104,11 +107,12 @@ class Bar:
         self.quiet, self.bar, self.done = quiet, None, 0
 
     def __call__(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "waiting":  # said even with --quiet: otherwise the command looks hung
+            print(waiting_line(event), file=sys.stderr)
+            return
         if self.quiet:
             return
-        from tqdm import tqdm
-
-        kind = event["type"]
         if kind == "start" and self.bar is None:
             self.bar = tqdm(
                 total=event.get("total_steps", 0),
@@ -225,6 +229,8 @@ def _view_from_tunnel(kind: str, r: dict) -> dict:
 
 
 def main(args) -> int:
+    if args.json:
+        check_writable(args.json)
     bar = Bar(args.quiet)
     store = Store()
     try:

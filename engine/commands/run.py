@@ -8,8 +8,19 @@ from __future__ import annotations
 
 import sys
 
-from engine.commands import write_json
-from engine.config import BENCHMARKS, SCENARIOS, DataConfig, ModelConfig, TrainConfig
+from tqdm import tqdm
+
+from engine.commands import check_writable, write_json
+from engine.config import (
+    BENCHMARKS,
+    SCENARIOS,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    apply_overrides,
+)
+from engine.errors import DataUnavailable
+from engine.runner import prepare, run
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES
 
 
@@ -75,8 +86,6 @@ def add_parser(subs) -> None:
 
 def config_from_args(args) -> dict:
     """The raw config the flags describe (validated later, in one place)."""
-    from engine.config import apply_overrides
-
     raw = {
         "scenario": args.scenario,
         "data": {"benchmark": args.benchmark},
@@ -97,11 +106,13 @@ class ProgressBar:
         self.done = 0
 
     def __call__(self, event: dict) -> None:
-        if self.quiet:
+        if self.quiet and event["type"] != "waiting":
             return
-        from tqdm import tqdm
 
         kind = event["type"]
+        if kind == "waiting":  # said even with --quiet: otherwise the command looks hung
+            print(waiting_line(event), file=sys.stderr)
+            return
         if kind == "start":
             self.bar = tqdm(
                 total=event["total_steps"],
@@ -125,6 +136,14 @@ class ProgressBar:
             self.bar.close()
 
 
+def waiting_line(event: dict) -> str:
+    """What a CLI says while another process holds the key's lease (it may have died: then its
+    lease expires and this one takes over, resuming from its checkpoint)."""
+    left = event.get("expires_in")
+    when = f" (lease expires in {left:.0f} s)" if left is not None else ""
+    return f"waiting for another process's run of this config{when}…"
+
+
 def print_table(result) -> None:
     T = len(result.R[0]) if result.R else 0
     print(f"key {result.key}  ({'cached' if result.cached else 'computed'} on {result.device})")
@@ -144,18 +163,14 @@ def print_table(result) -> None:
 
 
 def main(args) -> int:
-    from engine.runner import prepare, run
-
     cfg, _ = prepare(config_from_args(args))  # bad input exits 2 here, before anything runs
+    if args.json:
+        check_writable(args.json)
     try:
         result = run(cfg, on_event=ProgressBar(args.quiet), use_cache=not args.no_cache)
-    except Exception as err:  # data missing and the like: one line, not a traceback
-        from engine.data.torchvision_sets import DataUnavailable
-
-        if isinstance(err, DataUnavailable):
-            print(f"error: {err}", file=sys.stderr)
-            return 1
-        raise
+    except DataUnavailable as err:  # data missing: one line, not a traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     if result.status == "diverged":
         print(f"diverged: {result.message}", file=sys.stderr)
     print_table(result)

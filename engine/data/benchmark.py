@@ -11,19 +11,12 @@ Scenarios (van de Ven et al.'s three):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from engine.data.catalog import CATALOG
-from engine.data.raw import RawData
-
-
-def data_dir() -> Path:
-    """Where torchvision datasets live: $FORGET_DATA_DIR, else ./data (never from a visitor)."""
-    return Path(os.environ.get("FORGET_DATA_DIR", "data")).expanduser()
+from engine.data.raw import RawData, data_dir
 
 
 @dataclass

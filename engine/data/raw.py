@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+
+
+def data_dir() -> Path:
+    """Where datasets live: $FORGET_DATA_DIR, else ./data (never from a visitor)."""
+    return Path(os.environ.get("FORGET_DATA_DIR", "data")).expanduser()
 
 
 @dataclass

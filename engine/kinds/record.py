@@ -56,7 +56,8 @@ def canonical(spec: Spec) -> Spec:
 def estimate(spec: Spec) -> Cost:
     cfg = spec.run_config()
     train = training_cost(cfg)
-    _, fwd, act = model_profile(cfg.model, input_shape(cfg.data), n_outputs(cfg))
+    profile = model_profile(cfg.model, input_shape(cfg.data), n_outputs(cfg))
+    fwd, act = profile.macs, profile.activations
     tasks = cfg.data.n_tasks
     half = spec.n // 2
     probes = 3 * spec.probe_epochs * half * act * n_outputs(cfg) * tasks

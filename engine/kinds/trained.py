@@ -241,7 +241,8 @@ def fit(
 
 def analysis_cost(spec: TrainedSpec, cfg: ExperimentConfig, models: int = 1) -> Cost:
     """Probes, activations, rank and CKA of ``models`` trained models of ``cfg``'s shape."""
-    params, fwd, act = model_profile(cfg.model, input_shape(cfg.data), n_outputs(cfg))
+    profile = model_profile(cfg.model, input_shape(cfg.data), n_outputs(cfg))
+    params, fwd, act = profile.params, profile.macs, profile.activations
     train, test = pool_sizes(cfg.data)
     rows = min(spec.probe_train, train)
     classes = n_outputs(cfg)
