@@ -165,3 +165,35 @@ def test_json_path_is_checked_before_training(tmp_path, capsys):
     assert main(["run", "--json", bad, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: --json: the folder {str(Path(bad).parent)!r} does not exist"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["run", "--set", "epochs=" + "9" * 5000], "train.epochs: value too long"),
+        (["run", "--set", "batch_size=true"], "train.batch_size: expected a whole number"),
+        (["run", "--set", "epochs=True"], "train.epochs: expected a whole number"),
+        (["run", "--set", "epochs=١"], "train.epochs: expected a whole number"),
+        (
+            ["run", "--benchmark", "synthetic", "--set", "synthetic_shape=999x999x999"],
+            "memory: about",
+        ),
+        (
+            [
+                "run",
+                "--benchmark",
+                "synthetic",
+                "--set",
+                "synthetic_shape=3x200x200",
+                "--set",
+                "synthetic_n=200000",
+            ],
+            "memory: about",
+        ),
+        (["softmax-rank", "--n", "100000"], "--n: must be 2…2,048"),
+    ],
+)
+def test_hostile_cli_input_is_one_line_before_any_work(capsys, args, field):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0] and len(err[0]) < 400, err

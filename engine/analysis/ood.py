@@ -32,7 +32,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from engine.data.raw import RawData
+from engine.data import embedded
+from engine.data.raw import RawData, data_dir
+from engine.data.torchvision_sets import load_raw
 
 OOD_SETS = (
     "auto",
@@ -91,10 +93,6 @@ def resolve_name(ood: str, benchmark: str) -> str:
 
 
 def _raw(name: str, data_cfg, seed: int) -> RawData:
-    from engine.data import embedded
-    from engine.data.benchmark import data_dir
-    from engine.data.torchvision_sets import load_raw
-
     if name == "mnist5k":
         return embedded.load_mnist5k(0.2)
     if name == "digits":

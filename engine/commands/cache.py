@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from engine.commands import write_json
+from engine.errors import ConfigError
+from engine.store import Store
+from engine.store_merge import merge, summary
 
 
 def add_parser(subs) -> None:
@@ -16,13 +19,8 @@ def add_parser(subs) -> None:
 
 
 def main(args) -> int:
-    from engine.store import Store
-
     store = Store()
     if args.action == "merge":
-        from engine.config import ConfigError
-        from engine.store_merge import merge, summary
-
         if not args.other:
             raise ConfigError(
                 "cache merge: give the other store's directory (cache merge OTHER_DIR)"

@@ -9,8 +9,11 @@ result (singular values included).
 from __future__ import annotations
 
 import math
+import os
 
+from engine.analysis.softmax import softmax_rank_curve
 from engine.commands import write_json
+from engine.errors import ConfigError
 
 C_MIN, C_MAX, POINTS = 1e-5, 1e9, 57  # the default grid of softmax.DEFAULT_C_VALUES
 
@@ -43,8 +46,6 @@ def c_grid(c_min: float, c_max: float, points: int):
     log-spaced list; bad bounds are a ConfigError naming the flag."""
     import numpy as np
 
-    from engine.config import ConfigError
-
     if not (math.isfinite(c_min) and c_min > 0):
         raise ConfigError(f"--c-min: must be a finite number > 0 (got {c_min:g})")
     if not (math.isfinite(c_max) and c_max >= c_min):
@@ -61,8 +62,6 @@ def c_grid(c_min: float, c_max: float, points: int):
 def _load_matrix(path: str):
     import numpy as np
 
-    from engine.config import ConfigError
-
     try:
         if path.endswith(".npy"):
             return np.load(path, allow_pickle=False)
@@ -73,12 +72,24 @@ def _load_matrix(path: str):
         raise ConfigError(f"--matrix: cannot read {path!r} as a numeric matrix ({err})") from None
 
 
-def main(args) -> int:
-    from engine.analysis.softmax import softmax_rank_curve
-    from engine.config import ConfigError
+MAX_N = 2048  # an n×n SVD per grid point: 2048 takes seconds a point, 100,000 asks for 75 GiB
+MAX_MATRIX_BYTES = 64 * 2**20
 
+
+def main(args) -> int:
+    if not 2 <= args.n <= MAX_N:
+        raise ConfigError(f"--n: must be 2…{MAX_N:,} (got {args.n:,})")
+    if args.matrix:
+        try:
+            size = os.path.getsize(args.matrix)
+        except OSError as err:
+            raise ConfigError(f"--matrix: cannot read {args.matrix!r} ({err.strerror})") from None
+        if size > MAX_MATRIX_BYTES:
+            raise ConfigError(f"--matrix: {size:,} bytes is more than {MAX_MATRIX_BYTES:,}")
     c_values = c_grid(args.c_min, args.c_max, args.points)
     matrix = _load_matrix(args.matrix) if args.matrix else None
+    if matrix is not None and max(matrix.shape) > MAX_N:
+        raise ConfigError(f"--matrix: {matrix.shape} is larger than {MAX_N:,} on a side")
     try:
         out = softmax_rank_curve(
             n=args.n, c_values=c_values, seed=args.seed, matrix=matrix, rel_tol=args.rel_tol

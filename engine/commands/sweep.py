@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 
 from engine.commands import check_writable, write_json
-from engine.sweep import MAX_CONFIGS
+from engine.errors import ConfigError
+from engine.sweep import MAX_CONFIGS, SweepError, collect, leaves, load_spec, run_sweep
 
 
 def add_parser(subs) -> None:
@@ -64,8 +65,6 @@ def add_parser(subs) -> None:
 
 
 def _label(entry, paths: list[str]) -> str:
-    from engine.sweep import leaves
-
     flat = leaves(entry.config)
     return ", ".join(f"{p}={flat.get(p)}" for p in paths) or entry.key
 
@@ -117,9 +116,6 @@ class SweepProgress:
 
 
 def main(args) -> int:
-    from engine.config import ConfigError
-    from engine.sweep import SweepError, collect, load_spec, run_sweep
-
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler: a scheduler address needs --backend dask")
