@@ -8,8 +8,8 @@ import threading
 import pytest
 from conftest import tiny_config
 
-from engine.config import ConfigError
 from engine.caps import Caps
+from engine.config import ConfigError
 from engine.errors import CapExceeded
 from engine.estimate import training_cost
 from engine.jobs import JobManager, get_manager
@@ -304,3 +304,59 @@ def test_get_manager_is_one_per_process_and_store(tmp_path, monkeypatch):
     assert b is not a and b.store_dir == tmp_path / "other"
     monkeypatch.setenv("FORGET_HOSTED", "1")
     assert get_manager().hosted
+
+
+def test_a_hosted_job_past_its_wall_clock_ends_with_a_message_and_stores_nothing(monkeypatch):
+    """Each hosted job's process is stopped past FORGET_MAX_WALL_S: a clear message, the job
+    marked failed, and no result in the store (finished tasks stay checkpointed)."""
+    from engine.store import Store
+
+    caps = Caps(max_wall_s=1.0)
+    m = JobManager(workers=1, hosted=True, caps=caps, isolate=True)
+    try:
+        slow = tiny_config(train__epochs=200, model__width=256)  # well over a second
+        job = m.submit(slow, session_id="visitor")
+        assert job.wait(TIMEOUT)
+        assert job.state == "error"
+        assert "over the hosted time limit of 1 s per job" in job.message
+        assert not Store().has_result(job.key)
+    finally:
+        m.shutdown(wait=True)
+
+
+def test_the_address_space_limit_turns_an_oversized_allocation_into_a_message(tmp_path):
+    """What the hosted memory limit does in a job's process: an allocation past it fails, and
+    the job reports it in one line instead of taking the server's memory."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import torch\n"
+        "from engine.jobs import limit_address_space\n"
+        "limit_address_space(200 * 2**20)\n"
+        "try:\n"
+        "    torch.empty(2**31, dtype=torch.float32)\n"  # 8 GiB
+        "    print('allocated')\n"
+        "except (MemoryError, RuntimeError) as err:\n"
+        "    print('refused', type(err).__name__)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip().startswith("refused"), out.stdout + out.stderr
+
+
+def test_only_the_owner_cancels_a_hosted_job(monkeypatch):
+    m = JobManager(workers=1, hosted=True, caps=Caps())
+    release = gate(m)
+    try:
+        job = m.submit(tiny_config(), session_id="owner", visitor="1.1.1.1")
+        assert not m.can_cancel(job.key, "someone-else")
+        assert not m.cancel(job.key, "someone-else") and job.active
+        assert m.can_cancel(job.key, "owner") and m.cancel(job.key, "owner")
+    finally:
+        release.set()
+        m.shutdown(wait=True)
+    assert job.state == "cancelled"
