@@ -153,6 +153,8 @@ def _compute(kind, spec, key, store, on_event, cancel, use_cache: bool) -> dict:
 def quick_cost(kind: str, spec):
     """Enough of the cost to refuse what cannot fit this machine: for a training, its data and
     weights (engine.estimate.memory_floor); for anything else, its own estimate."""
+    if hasattr(spec, "run_config"):  # a run with more (the record kind)
+        return memory_floor(resolve(spec.run_config()))
     if isinstance(spec, ExperimentConfig):
         return memory_floor(resolve(spec))
     if hasattr(spec, "training_config"):

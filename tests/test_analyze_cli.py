@@ -168,7 +168,7 @@ def test_softmax_rank_reads_a_matrix_file(tmp_path):
 @pytest.mark.parametrize(
     "argv, field",
     [
-        (["softmax-rank", "--n", "1"], "n must"),
+        (["softmax-rank", "--n", "1"], "--n: must be"),
         (["softmax-rank", "--c-min", "0"], "--c-min"),
         (["softmax-rank", "--c-min", "10", "--c-max", "1"], "--c-max"),
         (["softmax-rank", "--points", "0"], "--points"),

@@ -21,12 +21,12 @@ from engine.config import ConfigError, ModelConfig
 from engine.executor import execute
 from engine.models import build_model
 
-TRAIN = {"epochs": 3, "device": "cpu", "evals_per_task": 1, "batch_size": 64}
+TRAIN = {"epochs": 3, "device": "cpu", "evals_per_task": 1, "batch_size": 64, "optimizer": "adam"}
 ANALYSIS = {"probe_epochs": 10, "n_eval": 200}
 
 
 def tiny(kind: str, **over) -> dict:
-    cfg = {"train": dict(TRAIN), **ANALYSIS}
+    cfg = {"train": dict(TRAIN), "data": {"benchmark": "split-digits"}, **ANALYSIS}
     if kind in ("tunnel", "temperature"):
         cfg["ood"] = "none"
     if kind == "repforget":
@@ -136,7 +136,9 @@ def test_tunnel_numbers_follow_their_definitions(tunnel_result):
     r = tunnel_result
     probe = r["probe"]["test_acc"]
     assert r["layers"] == ["fc1", "fc2"] and len(r["rank"]) == 2
-    assert r["tunnel_start"]["0.95"]["layer"] == tunnel_start(probe, 0.95) + 1
+    input_acc = r["input_probe"]["test_acc"]  # the gain over a probe on the raw input
+    assert r["tunnel_start"]["0.95"]["layer"] == tunnel_start(probe, 0.95, input_acc=input_acc) + 1
+    assert 0.0 < input_acc <= 1.0 and 1 <= r["logits_rank"] <= 10
     assert r["kappa"] == pytest.approx(compression_kappa(probe, eta=0.99))
     assert r["rho"] is None and r["ood"] is None
     assert [r["cka"][i][i] for i in range(2)] == pytest.approx([1.0, 1.0])

@@ -23,12 +23,13 @@ recorded on the same images and compare directly (model A versus model B).
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from engine.tensor_tree import pack, unpack
 
 __all__ = [
     "RECORD_SEED",
@@ -159,14 +160,12 @@ def record_after_task(
         "scales": torch.stack(scales).float().cpu(),
         "acts": [(a / s).half().cpu() for a, s in zip(acts, scales, strict=True)],
     }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return buf.getvalue()
+    return pack(payload)  # JSON + safetensors: reading it back runs no unpickler
 
 
 def load_recording(blob: bytes, device: torch.device | str = "cpu") -> dict:
     """The dict :func:`record_after_task` saved, with ``acts`` back as float32 on ``device``."""
-    rec = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
+    rec = unpack(blob)
     rec["acts"] = [
         a.float().to(device) * s.to(device) for a, s in zip(rec["acts"], rec["scales"], strict=True)
     ]

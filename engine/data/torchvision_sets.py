@@ -36,6 +36,7 @@ import torch
 
 from engine.data.raw import RawData
 from engine.errors import DataUnavailable
+from engine.tensor_tree import pack, unpack
 
 __all__ = [
     "DATASETS",
@@ -61,7 +62,7 @@ _DISPLAY = {
 # forever). A per-operation limit makes a machine whose packets are dropped fail in seconds;
 # it bounds each connect/read, not the whole download, so slow but live links still finish.
 DOWNLOAD_TIMEOUT_S = 20.0
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 1 was torch.save: such a file is ignored and rebuilt, never loaded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,7 +127,7 @@ def cache_tensors(raw: RawData, path: str | os.PathLike) -> bool:
         # and os.replace is atomic, so readers see the old cache or the new one, never half.
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            f.write(pack(payload))  # JSON + safetensors: a cache file never runs code on read
         os.replace(tmp, path)
         return True
     except OSError as e:
@@ -349,7 +350,7 @@ def _read_cache(path: Path) -> RawData | None:
     if not path.is_file():
         return None
     try:
-        d = torch.load(path, weights_only=True)  # plain tensors, ints and strings only
+        d = unpack(path.read_bytes())  # never an unpickler, even a restricted one
         if d.get("format") != _CACHE_FORMAT:
             return None
         return _raw(d["x_train"], d["y_train"], d["x_test"], d["y_test"], d["class_names"])

@@ -162,7 +162,8 @@ class Strategy:
 
     # -- resumability --------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Tensors and plain values needed to resume after phase t (saved with torch.save)."""
+        """Tensors and plain values needed to resume after phase t (saved as JSON + safetensors,
+        engine.tensor_tree: dicts, lists, tuples, numbers, strings and tensors)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
