@@ -66,22 +66,22 @@ def analyze_model(
     stage("probes")
     tr = probe_subset(bench, spec.probe_train, seed)
     rows = len(tr) + len(bench.x_test) + (0 if ood is None else len(ood.x_train) + len(ood.x_test))
-    probes: dict[str, list[float]] = {}
-    # Probes of different layers are independent (engine.analysis.probes trains them together
-    # only for speed), so layers are taken in groups whose activations fit PROBE_BUDGET floats.
-    for group in _groups([int(a.shape[1]) for a in acts_eval], rows, PROBE_BUDGET):
-        points = [model.probe_points[i] for i in group]
 
-        def acts(x, points=points):
-            return collect(model, x, points, max_features=spec.max_features)
-
+    def fit(features) -> dict[str, list[float]]:
+        """Probes on ``features(x)`` (a list of n×p matrices), ID and OOD alike."""
         ood_args = None
         if ood is not None:
-            ood_args = (acts(ood.x_train), ood.y_train, acts(ood.x_test), ood.y_test, ood.n_classes)
-        part = train_probes(
-            acts(bench.x_train[tr]),
+            ood_args = (
+                features(ood.x_train),
+                ood.y_train,
+                features(ood.x_test),
+                ood.y_test,
+                ood.n_classes,
+            )
+        return train_probes(
+            features(bench.x_train[tr]),
             lab(bench.y_train[tr]),
-            acts(bench.x_test),
+            features(bench.x_test),
             lab(bench.y_test),
             n_cls,
             epochs=spec.probe_epochs,
@@ -90,29 +90,18 @@ def analyze_model(
             seed=seed,
             ood=ood_args,
         )
+
+    probes: dict[str, list[float]] = {}
+    # Probes of different layers are independent (engine.analysis.probes trains them together
+    # only for speed), so layers are taken in groups whose activations fit PROBE_BUDGET floats.
+    for group in _groups([int(a.shape[1]) for a in acts_eval], rows, PROBE_BUDGET):
+        points = [model.probe_points[i] for i in group]
+        part = fit(lambda x, points=points: collect(model, x, points, spec.max_features))
         for name, values in part.items():
             probes.setdefault(name, []).extend(values)
     # The raw input's probe: the baseline that a layer's gain (and the tunnel start) counts from.
     stage("input probe")
-
-    def flat(x):
-        return [flat_features(x, spec.max_features, seed)]
-
-    ood_args = None
-    if ood is not None:
-        ood_args = (flat(ood.x_train), ood.y_train, flat(ood.x_test), ood.y_test, ood.n_classes)
-    inputs = train_probes(
-        flat(bench.x_train[tr]),
-        lab(bench.y_train[tr]),
-        flat(bench.x_test),
-        lab(bench.y_test),
-        n_cls,
-        epochs=spec.probe_epochs,
-        lr=spec.probe_lr,
-        batch_size=spec.probe_batch,
-        seed=seed,
-        ood=ood_args,
-    )
+    inputs = fit(lambda x: [flat_features(x, spec.max_features, seed)])
     return {
         "layers": list(model.probe_points),
         "widths": [int(a.shape[1]) for a in acts_eval],
