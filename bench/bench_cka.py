@@ -2,6 +2,7 @@
 
     python bench/bench_cka.py            # 10,000 samples, 19 layers, batch 256
     python bench/bench_cka.py --quick    # 4,096 samples, 12 layers
+    python bench/bench_cka.py --device cuda --json out.json   # both sides on the GPU
 
 Activations. VGG-19 on 32x32 inputs (CIFAR variant) has 16 conv layers with outputs
 64,64 @32², 128,128 @16², 256x4 @8², 512x4 @4², 512x4 @2², then fully connected layers
@@ -19,8 +20,11 @@ How torch-cka is driven: ``torch_cka.CKA`` takes two models and dataloaders and 
 outputs through forward hooks on named modules. We give it two tiny wrapper models whose
 named child modules each return one precomputed layer's rows for the batch's indices, and a
 DataLoader over ``arange(n)`` whose ``batch_sampler`` yields exactly our batches. Its own code
-then runs unchanged (float32, on CPU). It asserts when its result has NaN; we catch that and
+then runs unchanged (float32, on ``--device``: the activations are buffers of the wrappers, so
+its ``model.to(device)`` moves them). It asserts when its result has NaN; we catch that and
 read the matrix it had already stored, so NaNs are reported rather than crashing the run.
+With ``--device cuda`` our side gets the activations on the GPU too; the float64 reference
+always runs on the CPU.
 
 Reference: a plain float64 evaluation of eq. 5.2 per pair and per batch (raw Grams, zeroed
 diagonals, no centring, no U-centring), written here independently of engine.analysis.cka.
@@ -29,6 +33,7 @@ diagonals, no centring, no U-centring), written here independently of engine.ana
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -95,7 +100,7 @@ class _Row(torch.nn.Module):
 
     def __init__(self, act: torch.Tensor):
         super().__init__()
-        self.act = act
+        self.register_buffer("act", act)  # a buffer, so torch-cka's model.to(device) moves it
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.act[idx]
@@ -114,7 +119,7 @@ class _Replay(torch.nn.Module):
             layer(idx)
 
 
-def run_torch_cka(acts, batches) -> np.ndarray:
+def run_torch_cka(acts, batches, device: str = "cpu") -> np.ndarray:
     import warnings
 
     from torch.utils.data import DataLoader, TensorDataset
@@ -125,12 +130,12 @@ def run_torch_cka(acts, batches) -> np.ndarray:
     loader = DataLoader(index, batch_sampler=[b.tolist() for b in batches])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cka = CKA(_Replay(acts), _Replay(acts), "A", "B", names, names, device="cpu")
+        cka = CKA(_Replay(acts), _Replay(acts), "A", "B", names, names, device=device)
         try:
             cka.compare(loader, loader)
         except AssertionError:  # "HSIC computation resulted in NANs": matrix is already stored
             pass
-    return cka.hsic_matrix.double().numpy()
+    return cka.hsic_matrix.double().cpu().numpy()
 
 
 def timed(fn, repeats: int, budget_s: float = float("inf")):
@@ -166,6 +171,14 @@ def main() -> int:
         help="add this to every activation (un-normalised features); e.g. 100 makes torch-cka "
         "return NaN",
     )
+    ap.add_argument("--device", default="cpu", help="where both sides compute: cpu or cuda")
+    ap.add_argument(
+        "--theirs-budget",
+        type=float,
+        default=60.0,
+        help="no new torch-cka run once its runs have taken this many seconds",
+    )
+    ap.add_argument("--json", metavar="PATH", help="also write the figures here")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -182,19 +195,22 @@ def main() -> int:
     torch_cka.cka.tqdm = lambda it, **_: it  # silence its progress bar; nothing else changes
 
     acts = [a + args.offset for a in vgg19_like_activations(n, n_layers)]
+    on_device = [a.to(args.device) for a in acts]
     batches = list(torch.tensor_split(torch.arange(n), max(1, n // m)))
     widths = [a.shape[1] for a in acts]
     threads = torch.get_num_threads()
     print(
         f"inputs: {n_layers} layers, widths {widths} ({sum(widths)} features), n={n}, "
         f"{len(batches)} minibatches of ~{m}, offset {args.offset:g}; torch {torch.__version__}, "
-        f"{threads} threads, "
+        f"{threads} threads, device {device_name(args.device)}, "
         f"torch-cka {torch_cka.__version__}; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
 
     def ours_at(dtype):
-        return lambda: cka_matrix(acts, method="minibatch", batch_size=m, seed=None, dtype=dtype)
+        return lambda: cka_matrix(
+            on_device, method="minibatch", batch_size=m, seed=None, dtype=dtype
+        )
 
     ours, t_ours, c_ours, _ = timed(ours_at(None), k)  # default: float32 products, float64 sums
     ours64, t_ours64, c_ours64, _ = timed(ours_at(torch.float64), k)  # everything in float64
@@ -211,9 +227,9 @@ def main() -> int:
 
     report("ours (default)", t_ours, c_ours, k, diff_ref)
     report("ours, dtype=float64", t_ours64, c_ours64, k, diff_ref64)
-    # Best-of-k for torch-cka too, but no new run once its runs have taken 60 s.
+    # Best-of-k for torch-cka too, but no new run once its runs have taken --theirs-budget s.
     theirs, t_theirs, c_theirs, k_theirs = timed(
-        lambda: run_torch_cka(acts, batches), k, budget_s=60
+        lambda: run_torch_cka(on_device, batches, args.device), k, budget_s=args.theirs_budget
     )
     n_nan = int(np.isnan(theirs).sum())
     finite = n_nan < theirs.size
@@ -246,12 +262,37 @@ def main() -> int:
         "| benchmark | inputs | ours (s) | torch-cka (s) | speed-up | max abs diff vs torch-cka "
         "| max abs diff vs float64 | torch-cka NaN |"
     )
+    where = f"{threads} CPU threads" if args.device == "cpu" else device_name(args.device)
     print(
         f"| CKA minibatch, all layer pairs | VGG-19 pooled widths, {n_layers} layers, n={n}, "
-        f"m={m}{f', offset {args.offset:g}' if args.offset else ''}, {threads} CPU threads | {t_ours:.2f} | {t_theirs:.2f} | {ratio:.0f}x "
+        f"m={m}{f', offset {args.offset:g}' if args.offset else ''}, {where} | {t_ours:.2f} | {t_theirs:.2f} | {ratio:.0f}x "
         f"| {diff_theirs:.1e} | {diff_ref:.1e} | {'yes' if n_nan else 'no'} |"
     )
+    if args.json:
+        doc = {
+            "device": args.device,
+            "device_name": device_name(args.device),
+            "samples": n,
+            "layers": n_layers,
+            "batch_size": m,
+            "ours_s": t_ours,
+            "ours_float64_s": t_ours64,
+            "torch_cka_s": t_theirs,
+            "torch_cka_runs": k_theirs,
+            "speedup": ratio,
+            "max_diff_vs_float64": diff_ref,
+            "max_diff_vs_torch_cka": diff_theirs,
+            "torch_cka_nan": n_nan,
+            "goal_met": ok,
+        }
+        Path(args.json).write_text(json.dumps(doc, indent=1))
     return 0
+
+
+def device_name(device: str) -> str:
+    if torch.device(device).type == "cuda":
+        return torch.cuda.get_device_name(torch.device(device))
+    return "CPU"
 
 
 if __name__ == "__main__":

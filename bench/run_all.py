@@ -10,7 +10,8 @@ goal ("goal …: value <= target — met/MISSED", "goals met …: yes/NO") is al
 summary at the top. A script that fails, or runs past ``--timeout``, is reported as such and the
 others still run. The file starts with the machine: CPU model, cores, load, torch version and
 the device (CUDA GPU name when there is one). With a CUDA GPU, bench_train runs a second time
-on it (``--device cuda``: GPU section of issue 10).
+on it (``--device cuda``: GPU section of issue 10). The file's ``## GPU`` section, written by
+bench/gpu_results_table.py from a GPU check (bench/gpu_check.sh), is kept as it was.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from gpu_results_table import HEADING as GPU_HEADING  # noqa: E402
+
 GOAL_LINE = re.compile(r"^\s*goals?\b.*", re.IGNORECASE)
 
 
@@ -97,6 +102,15 @@ def run_script(path: Path, extra: list[str], quick: bool, timeout: float) -> tup
     return proc.stdout, time.perf_counter() - t0, status
 
 
+def gpu_section(path: Path) -> str:
+    """The results file's GPU section (a device run's figures), which a run here must keep."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[lines.index(GPU_HEADING) :]) if GPU_HEADING in lines else ""
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -143,7 +157,8 @@ def main() -> int:
         *goals,
         "",
     ]
-    text = "\n".join([*header, *summary, *sections]).rstrip() + "\n"
+    kept = gpu_section(Path(args.out))
+    text = "\n".join([*header, *summary, *sections, kept]).rstrip() + "\n"
     Path(args.out).write_text(text)
     print(text)
     print(f"written to {args.out}", file=sys.stderr)
