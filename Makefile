@@ -39,7 +39,7 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 
 run: $(VENV)/.runtime
 	@echo ">> serving Forgetting Explorer on http://localhost:$(PORT) (Ctrl-C to stop)"
-	$(VENV)/bin/streamlit run app/main.py --server.port $(PORT) --server.headless true
+	$(PY) -m app.serve --server.port $(PORT) --server.headless true
 
 test: $(VENV)/.dev
 	@echo ">> running the tests (slow ones: make test-slow)"

@@ -20,9 +20,11 @@ export FORGET_HOSTED="${FORGET_HOSTED:-1}"
 export FORGET_CACHE_DIR="${FORGET_CACHE_DIR:-$PWD/cache}"
 mkdir -p "$FORGET_CACHE_DIR"
 
-# exec: streamlit replaces this shell, so SIGTERM / Ctrl-C reach it directly. The flags repeat
-# .streamlit/config.toml on purpose: a hosted server must not depend on a file a deploy can drop.
-exec "${PYTHON:-python3}" -m streamlit run app/main.py \
+# exec: the server replaces this shell, so SIGTERM / Ctrl-C reach it directly. app.serve is
+# `streamlit run app/main.py` with the job processes started first (no wait on the first Run).
+# The flags repeat .streamlit/config.toml on purpose: a hosted server must not depend on a file
+# a deploy can drop.
+exec "${PYTHON:-python3}" -m app.serve \
     --server.address "$HOST" \
     --server.port "$PORT" \
     --server.baseUrlPath "$BASE_URL_PATH" \

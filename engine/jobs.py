@@ -593,7 +593,7 @@ def _execute(kind: str, config: dict, store, on_event, cancel) -> tuple[str, Any
     ("cancelled", ""), or ("error", one line)."""
     try:
         result = execute(kind, config, on_event=on_event, store=store, cancel=cancel)
-    except Cancelled:
+    except (Cancelled, BrokenPipeError, EOFError):  # stopped, or the server went away
         return "cancelled", ""
     except (ConfigError, DataUnavailable) as err:  # e.g. a dataset that is not on this machine
         return "error", str(err)
@@ -701,6 +701,23 @@ def _process_context():
             ctx = multiprocessing.get_context("spawn")
         _context = ctx
     return _context
+
+
+def start_job_processes() -> None:
+    """Start the process server that runs jobs, and import what cost estimates need, in the
+    background — at server start (app.serve) rather than on the first page view."""
+
+    def load() -> None:
+        try:
+            ctx = _process_context()
+            if ctx.get_start_method() == "forkserver":
+                with _plain_main():
+                    forkserver.ensure_running()
+            kinds.estimate("run", kinds.prepare("run", {})[0])  # torch's meta kernels, once
+        except Exception:  # an optimisation: the first job starts them instead
+            log.debug("starting the job processes failed", exc_info=True)
+
+    threading.Thread(target=load, name="forget-start", daemon=True).start()
 
 
 def _default_workers() -> int:

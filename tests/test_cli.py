@@ -154,10 +154,25 @@ def test_a_run_waiting_on_another_process_says_so(tmp_path):
         "strategy": {"name": "naive"},
     }
     _, key = prepare(raw)
-    assert Store(tmp_path / "store").try_lease(key, "a-killed-run", ttl=3)
-    proc = cli("run", *args, "--quiet", cache=tmp_path / "store", FORGET_LEASE_TTL="3")
-    assert proc.returncode == 0, proc.stderr
-    assert "waiting for another process's run of this config (lease expires in" in proc.stderr
+    store = Store(tmp_path / "store")
+    assert store.try_lease(key, "a-killed-run", ttl=120)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FORGET_CACHE_DIR": str(tmp_path / "store")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "run", *args, "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stderr.readline()  # the first thing it says, while the lease is held
+        assert line.startswith("waiting for another process's run of this config (lease expires in")
+        store.release_lease(key, "a-killed-run")  # the holder goes: this run takes over
+        assert proc.wait(180) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_json_path_is_checked_before_training(tmp_path, capsys):

@@ -164,8 +164,19 @@ def test_kl_lesson_survives_zero_probabilities_and_three_outcomes():
     _ok(at)
 
 
-def test_ewc_lesson_shows_negative_exact_curvature_for_a_smooth_unconverged_net(tiny_lessons):
-    at = _open("ewc-taylor", 2)
+def _finish_jobs(at: AppTest) -> AppTest:
+    from app.live import manager
+
+    for job in manager().jobs():
+        manager().wait(job["key"], timeout=120)
+    return at.run()
+
+
+def test_ewc_lesson_shows_negative_exact_curvature_for_a_smooth_unconverged_net(
+    tiny_lessons, monkeypatch
+):
+    monkeypatch.setenv("FORGET_JOB_PROCESSES", "0")
+    at = _finish_jobs(_open("ewc-taylor", 2))
     _ok(at)
     shares = {m.label: m.value for m in at.metric}
     assert shares["squared gradients: share < 0"] == "0.0 %"
@@ -173,18 +184,11 @@ def test_ewc_lesson_shows_negative_exact_curvature_for_a_smooth_unconverged_net(
     assert shares["Hutchinson H_ii: share < 0"] != "0.0 %"
     at.radio(key="ewc:act").set_value("tanh").run()
     at.select_slider(key="ewc:epochs").set_value(1).run()
+    at = _finish_jobs(at)
     _ok(at)
     shares = {m.label: m.value for m in at.metric}
     assert shares["squared gradients: share < 0"] == "0.0 %"
     assert shares["exact H_ii: share < 0"] != "0.0 %"
-
-
-def _finish_jobs(at: AppTest) -> AppTest:
-    from app.live import manager
-
-    for job in manager().jobs():
-        manager().wait(job["key"], timeout=120)
-    return at.run()
 
 
 def test_lessons_that_train_draw_what_their_jobs_return(tiny_lessons, monkeypatch):
