@@ -62,6 +62,7 @@ from engine.store import Store, cache_dir
 log = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "running")
+CANCEL_GRACE_S = 1.5  # after Cancel, a job's process that has not stopped by then is stopped
 PROGRESS_WRITE_S = 0.2  # the store gets at most ~5 progress writes a second per job (rows always)
 KEEP_FINISHED = 200  # finished jobs remembered in memory (status of cancelled/failed runs)
 
@@ -484,13 +485,28 @@ class JobManager:
             proc.join(5)
             return "error", f"the job's process stopped unexpectedly (exit code {proc.exitcode})"
 
+        cancelled_at = None
         try:
             while True:
                 if job._cancel.is_set() or server_stopping():
                     stop.set()
+                    cancelled_at = cancelled_at or time.monotonic()
+                    # A step boundary comes within milliseconds while training; an analysis
+                    # stage (probes, an SVD) may not check for a while: past the grace period
+                    # the process is stopped. Store writes are transactions, so nothing is
+                    # left half-written, and its lease is handed back for the next run.
+                    if time.monotonic() - cancelled_at > CANCEL_GRACE_S and proc.is_alive():
+                        proc.kill()
+                        proc.join(5)
+                        self._release_leases_of(job.key, proc.pid)
+                        return "cancelled", ""
                 if deadline is not None and time.monotonic() > deadline:
                     stop.set()
                     proc.join(5)
+                    if proc.is_alive():
+                        proc.kill()
+                        proc.join(5)
+                    self._release_leases_of(job.key, proc.pid)
                     return "error", (
                         f"stopped: over the hosted time limit of {self.caps.max_wall_s:g} s per "
                         "job (what finished is checkpointed; nothing else was stored)"
@@ -516,6 +532,12 @@ class JobManager:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+
+    def _release_leases_of(self, key: str, pid: int | None) -> None:
+        """Hand back the lease a stopped job process held on ``key`` (it could not)."""
+        holder = self.store.lease_holder(key)
+        if pid is not None and holder and holder.split(":")[1:2] == [str(pid)]:
+            self.store.release_lease(key, holder)
 
     def _on_event(self, job: Job, event: dict) -> None:
         kind = event["type"]

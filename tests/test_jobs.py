@@ -360,3 +360,29 @@ def test_only_the_owner_cancels_a_hosted_job(monkeypatch):
         release.set()
         m.shutdown(wait=True)
     assert job.state == "cancelled"
+
+
+def test_cancel_stops_a_job_within_seconds_even_between_step_boundaries():
+    """Cancel during a long stage that checks nothing (a 401-point softmax curve of 128×128
+    SVDs, about a minute): the process is stopped after a short grace, the job ends cancelled,
+    and its lease is handed back, so asking again starts at once instead of waiting on it."""
+    import time
+
+    from engine.store import Store
+
+    m = JobManager(workers=1, isolate=True)
+    try:
+        raw = {"n": 128, "c_lo": -8, "c_hi": 12, "per_decade": 20}
+        job = m.submit(raw, session_id="me", kind="softmax")
+        deadline = time.monotonic() + TIMEOUT
+        while (job.snapshot().get("stage") != "rank curve") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert job.snapshot().get("stage") == "rank curve"
+        t0 = time.monotonic()
+        assert m.cancel(job.key, "me")
+        assert job.wait(TIMEOUT)
+        assert time.monotonic() - t0 < 5.0
+        assert job.state == "cancelled"
+        assert Store().lease_holder(job.key) is None
+    finally:
+        m.shutdown(wait=True)

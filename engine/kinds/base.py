@@ -109,6 +109,7 @@ class ComputeContext:
         self.emit({"type": "start", "total_steps": self.total, "stages": stages, **extra})
 
     def set_stage(self, stage: str) -> None:
+        self.check_cancel()  # a stage boundary is a safe place to stop
         self.stage = stage
         self.emit(
             {
