@@ -352,3 +352,32 @@ def test_high_temperature_lowers_the_rank_of_deep_layers():
     deep = slice(len(ranks[1.0]) // 2, None)
     for t in (100.0, 1000.0):
         assert sum(ranks[t][deep]) < sum(ranks[1.0][deep])
+
+
+def test_a_cancelled_tunnel_resumes_after_its_training():
+    """Cancelled during its analysis, the tunnel experiment keeps its trained model: run again,
+    it does not train again, and the result equals an uninterrupted one."""
+    from engine.errors import Cancelled
+    from engine.store import Store
+
+    store = Store()
+    cfg = tiny("tunnel")
+    stages = []
+
+    def cancel_at_probes() -> bool:
+        return "probes" in stages
+
+    with pytest.raises(Cancelled):
+        execute(
+            "tunnel",
+            cfg,
+            store=store,
+            cancel=cancel_at_probes,
+            on_event=lambda e: stages.append(e.get("stage")),
+        )
+    events = []
+    resumed = execute("tunnel", cfg, store=store, on_event=events.append)
+    trained_steps = [e for e in events if e["type"] == "progress" and e.get("stage") == "train"]
+    assert not trained_steps  # no training step the second time
+    fresh = execute("tunnel", cfg, use_cache=False)
+    assert resumed["probe"] == fresh["probe"] and resumed["rank"] == fresh["rank"]

@@ -104,7 +104,7 @@ def compute(spec: Spec, ctx: ComputeContext) -> dict:
             f"split_at: the extractor must leave a tunnel; use 1…{n - 1} for this {n}-layer model"
         )
     ctx.start(trained.planned_steps(bench, cfg), ["train", "substitute", "probes"])
-    fitted = trained.fit(cfg, ctx, "train", bench=bench, keep_snapshots=True)
+    fitted = trained.fit(cfg, ctx, "train", bench=bench, keep_snapshots=True, resumable=True)
     if fitted.status != "done":
         return {
             "status": fitted.status,

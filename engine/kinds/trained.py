@@ -188,26 +188,45 @@ def fit(
     bench=None,
     keep_snapshots: bool = False,
     after_phase: Callable[[int, Any], None] | None = None,
+    resumable: bool = False,
 ) -> Fitted:
-    """Train ``cfg`` through every phase with :class:`engine.session.Session`, without storing
-    anything; the logits norm is noted at every evaluation point.
+    """Train ``cfg`` through every phase with :class:`engine.session.Session`; the logits norm
+    is noted at every evaluation point.
 
-    A diverged run comes back with ``status="diverged"``; a cancelled one raises
-    ``engine.errors.Cancelled`` after a ``cancelled`` event.
+    ``resumable``: the computation's only training — checkpoint after each phase (the session,
+    the norms, the snapshots) and continue from the checkpoint, so a cancelled or killed
+    experiment resumes after its training instead of starting over. A diverged run comes back
+    with ``status="diverged"``; a cancelled one raises ``engine.errors.Cancelled`` after a
+    ``cancelled`` event.
     """
     bench = (
         bench if bench is not None else build_benchmark(cfg.data, cfg.scenario, cfg.train.device)
     )
     evaluate = NormEvaluator(bench)
     session = Session(cfg, bench=bench, evaluator=evaluate)
-    evaluate(session.model, session.strategy)  # the logits norm at initialisation (step 0)
     snapshots: list[dict] = []
+    saved = ctx.load_checkpoint() if resumable else None
+    if saved is not None and saved.get("stage") == stage:
+        session.load_state_dict(saved["session"])
+        evaluate.norms = list(saved["norms"])
+        snapshots = list(saved["snapshots"])
+    else:
+        evaluate(session.model, session.strategy)  # the logits norm at initialisation (step 0)
 
     def hook(s: Session, phase: int) -> None:
         if keep_snapshots:
             snapshots.append(s.snapshot())
         if after_phase is not None:
             after_phase(phase, s.model)
+        if resumable:
+            ctx.save_checkpoint(
+                {
+                    "stage": stage,
+                    "session": s.state_dict(),
+                    "norms": evaluate.norms,
+                    "snapshots": snapshots,
+                }
+            )
 
     ctx.stage = stage
     t0 = time.perf_counter()

@@ -117,7 +117,7 @@ def compute(spec: Spec, ctx: ComputeContext) -> dict:
     bench = build_benchmark(cfg.data, cfg.scenario, cfg.train.device)
     ood = _load_ood(spec, cfg, bench)  # before training: missing data fails fast
     ctx.start(trained.planned_steps(bench, cfg), ["train", "activations", "rank", "cka", "probes"])
-    fitted = trained.fit(cfg, ctx, "train", bench=bench)
+    fitted = trained.fit(cfg, ctx, "train", bench=bench, resumable=True)
     return summarize(spec, fitted, ood, ctx)
 
 
