@@ -8,20 +8,29 @@ Every figure is shown with :func:`png_config`, whose modebar button saves it as 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
 # The app and the HTML report draw R with one function (SVG: on screen before plotly loads).
+from engine.report.svg import (  # noqa: F401 (svg_r_heatmap: app/live.py draws R with it)
+    Series,
+    r_matrix,
+    svg_lines,
+    svg_r_heatmap,
+)
 from engine.report.svg import cividis as _cividis
-from engine.report.svg import r_matrix, svg_r_heatmap  # noqa: F401 (app/live.py draws R with it)
 
 # Okabe & Ito (2008), the yellow last: it is faint on white.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442")
 MATRIX_SCALE = "Cividis"
 ACC_AXIS = "test accuracy (fraction, 0–1)"
 STEP_AXIS = "training step (minibatches, all tasks)"
+# Marker shapes per run, so runs whose points coincide still read apart (with dashes per run).
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "triangle-down")
+NEW_TASK_AXIS = "learning: accuracy on each new task (plasticity)"
+OLD_TASK_AXIS = "remembering: old tasks at the end (stability)"
 
 
 def colour(i: int) -> str:
@@ -138,6 +147,35 @@ def figure_task_curves(
     return _layout(fig, title, height)
 
 
+def svg_task_curves(
+    curves: Mapping,
+    boundaries: Sequence[int] | None = None,
+    title: str = "",
+    height: int = 380,
+    n_tasks: int | None = None,
+) -> str:
+    """:func:`figure_task_curves` as inline SVG: on screen with the page, with no plotting code
+    to load first, so the live view's curves grow with its heatmap from the first point."""
+    steps = list(curves.get("step") or [])
+    if steps:
+        acc = np.asarray(curves.get("acc") or [], dtype=float).reshape(len(steps), -1)
+        columns = [acc[:, i].tolist() for i in range(acc.shape[1])]
+    else:  # before the first point: the axes and the legend, so nothing moves when it comes
+        columns = [[] for _ in range(n_tasks or 0)]
+    series = [Series(f"task {i + 1}", steps, y, colour=colour(i)) for i, y in enumerate(columns)]
+    if boundaries is None:
+        boundaries = task_ends(curves)
+    return svg_lines(
+        series,
+        STEP_AXIS,
+        ACC_AXIS,
+        title=title,
+        y_range=(0.0, 1.02),
+        vlines=list(boundaries or ()),
+        height=height,
+    )
+
+
 def stability_plasticity(R: Sequence[Sequence[float]]) -> tuple[float, float]:
     """(old-task accuracy, new-task accuracy) of a complete R.
 
@@ -149,13 +187,109 @@ def stability_plasticity(R: Sequence[Sequence[float]]) -> tuple[float, float]:
     return old, float(np.diag(m).mean())
 
 
+# Where plotly can put a point's label, in order of preference, as the label box's offset from
+# the point: (x of the box's left edge, y of its top edge) in units of (label width w, label
+# height h, marker radius r); screen y grows downwards.
+LABEL_SPOTS: dict[str, Callable[[float, float, float], tuple[float, float]]] = {
+    "top center": lambda w, h, r: (-w / 2, -r - h),
+    "bottom center": lambda w, h, r: (-w / 2, r),
+    "middle right": lambda w, h, r: (r, -h / 2),
+    "middle left": lambda w, h, r: (-r - w, -h / 2),
+    "top right": lambda w, h, r: (0.7 * r, -0.7 * r - h),
+    "bottom right": lambda w, h, r: (0.7 * r, 0.7 * r),
+    "top left": lambda w, h, r: (-0.7 * r - w, -0.7 * r - h),
+    "bottom left": lambda w, h, r: (-0.7 * r - w, 0.7 * r),
+}
+SCATTER_RANGE = (-0.02, 1.05)
+CHAR_PX, LABEL_PX, MARKER_PX = 7.0, 15.0, 8.0  # a label character's width, a label's height, r
+# The plot area the labels are placed for: a half-width column of a wide page (narrower than
+# most screens give it, so labels placed apart here stay apart on a wider plot).
+PLOT_W, PLOT_H = 420.0, 320.0
+
+
+def to_px(x: float, y: float, width: float, height: float) -> tuple[float, float]:
+    lo, hi = SCATTER_RANGE
+    return (x - lo) / (hi - lo) * width, (1 - (y - lo) / (hi - lo)) * height
+
+
+def label_box(
+    point: Mapping, spot: str, width: float, height: float, text: str | None = None
+) -> tuple[float, float, float, float]:
+    """(left, top, right, bottom) in pixels of ``point``'s label (``text``, else its label)
+    placed at ``spot`` on a plot area ``width`` × ``height`` px spanning SCATTER_RANGE."""
+    cx, cy = to_px(point["new"], point["old"], width, height)
+    w, h = CHAR_PX * len(str(point["label"] if text is None else text)), LABEL_PX
+    dx, dy = LABEL_SPOTS[spot](w, h, MARKER_PX)
+    return cx + dx, cy + dy, cx + dx + w, cy + dy + h
+
+
+def _overlap(a: tuple, b: tuple) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def covers(box: tuple, centre: tuple[float, float], r: float = MARKER_PX) -> bool:
+    """Whether a label box covers any of a round marker of radius ``r`` at ``centre``."""
+    x = min(max(centre[0], box[0]), box[2])
+    y = min(max(centre[1], box[1]), box[3])
+    return math.dist((x, y), centre) < r
+
+
+def scatter_labels(
+    points: Sequence[Mapping], width: float = PLOT_W, height: float = PLOT_H
+) -> list[tuple[str, str]]:
+    """(text, plotly textposition) per point, so that no label overlaps another or a marker
+    ("naive" and "ewc" side by side used to read "nthive").
+
+    Points whose markers touch share one label ("joint, replay") on the first of them; the
+    others get none (their marker shapes differ, and the legend names every run). Then each
+    label in turn takes the spot that collides least with the markers, the labels placed so far
+    and the plot's edges."""
+    centres = [to_px(p["new"], p["old"], width, height) for p in points]
+    group_of: list[int] = []
+    for k, (x, y) in enumerate(centres):
+        near = [
+            j
+            for j in range(k)
+            if group_of[j] == j and math.dist((x, y), centres[j]) < 2 * MARKER_PX
+        ]
+        group_of.append(near[0] if near else k)
+    texts = [
+        ", ".join(str(p["label"]) for j, p in enumerate(points) if group_of[j] == k)
+        if group_of[k] == k
+        else ""
+        for k in range(len(points))
+    ]
+    placed: list[tuple] = []
+    out = []
+    for k, p in enumerate(points):
+        if not texts[k]:
+            out.append(("", "top center"))
+            continue
+        best, best_cost = "top center", math.inf
+        for spot in LABEL_SPOTS:
+            box = label_box(p, spot, width, height, texts[k])
+            cost = sum(_overlap(box, b) for b in placed)
+            cost += sum(
+                4 * MARKER_PX**2 for j, c in enumerate(centres) if j != k and covers(box, c)
+            )
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            cost += area - _overlap(box, (0, 0, width, height))  # off the plot
+            if cost < best_cost - 1e-9:
+                best, best_cost = spot, cost
+        placed.append(label_box(p, best, width, height, texts[k]))
+        out.append((texts[k], best))
+    return out
+
+
 def figure_stability_plasticity(
-    rows: Sequence[Mapping], title: str = "", height: int = 420
+    rows: Sequence[Mapping], title: str = "", height: int = 460
 ) -> go.Figure:
     """One point per run: x = new-task accuracy, y = old-task accuracy (both 0–1).
 
     ``rows`` are dicts with ``label``, ``old`` and ``new`` (see :func:`stability_plasticity`).
-    The top-right corner is a learner that both learns and remembers every task.
+    The top-right corner is a learner that both learns and remembers every task. Labels are
+    placed apart (:func:`scatter_labels`), each run has its own marker shape, and a legend
+    names them too.
     """
     fig = go.Figure()
     fig.add_trace(
@@ -168,26 +302,32 @@ def figure_stability_plasticity(
             hoverinfo="skip",
         )
     )
-    for k, row in enumerate(rows):
+    labels = scatter_labels(rows)
+    for k, (row, (text, spot)) in enumerate(zip(rows, labels, strict=True)):
         fig.add_trace(
             go.Scatter(
                 x=[row["new"]],
                 y=[row["old"]],
                 mode="markers+text",
-                text=[row["label"]],
-                textposition="top center",
+                text=[text],
+                textposition=spot,
                 name=row["label"],
-                marker={"size": 13, "color": colour(k), "line": {"width": 1, "color": "white"}},
+                marker={
+                    "size": 13,
+                    "color": colour(k),
+                    "symbol": SYMBOLS[k % len(SYMBOLS)],
+                    "opacity": 0.85,
+                    "line": {"width": 1, "color": "white"},
+                },
                 hovertemplate=f"{row['label']}<br>new-task accuracy %{{x:.3f}}<br>old-task accuracy %{{y:.3f}}<extra></extra>",
             )
         )
-    fig.update_xaxes(
-        title_text="new-task accuracy = mean_i R[i,i] (plasticity, 0–1)", range=[-0.02, 1.05]
-    )
-    fig.update_yaxes(
-        title_text="old-task accuracy = mean_{i<T} R[T,i] (stability, 0–1)", range=[-0.02, 1.05]
-    )
-    return _layout(fig, title, height)
+    fig.update_xaxes(title_text=NEW_TASK_AXIS, range=list(SCATTER_RANGE))
+    fig.update_yaxes(title_text=OLD_TASK_AXIS, range=list(SCATTER_RANGE))
+    fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0})
+    fig = _layout(fig, title, height)
+    fig.update_layout(margin={"b": 90})  # the legend under the x-axis title
+    return fig
 
 
 def seen_task_mean(curves: Mapping) -> list[float]:
@@ -223,8 +363,10 @@ def figure_compare_curves(
                 y=y,
                 mode="lines+markers",
                 name=label,
-                line={"color": colour(k)},
-                marker={"size": 4},
+                # Runs can coincide (joint and cumulative, two values that change nothing):
+                # a dash style and a marker shape each keep every one visible.
+                line={"color": colour(k), "dash": dash(k)},
+                marker={"size": 6, "symbol": SYMBOLS[k % len(SYMBOLS)]},
             )
         )
     what = (

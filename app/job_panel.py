@@ -27,17 +27,6 @@ from engine.report import render_html
 POLL_S = 0.5
 
 
-def visitor_id() -> str | None:
-    """The browser behind this session (its tabs share a fair share of the queue)."""
-    try:
-        forwarded = (st.context.headers or {}).get("X-Forwarded-For")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-        return st.context.ip_address or live.session_id()
-    except Exception:  # no request context (AppTest): the session stands for the visitor
-        return live.session_id()
-
-
 def prepare(kind: str, raw: dict) -> tuple[str | None, str | None]:
     """(key, error line) of a raw spec; the error names the field."""
     try:
@@ -155,7 +144,7 @@ def job_panel(
     if auto or slot.button(label, type="primary", key=f"{prefix}:run:{key}"):
         slot.empty()
         try:
-            job = m.submit(raw, session_id=live.session_id(), kind=kind, visitor=visitor_id())
+            job = m.submit(raw, session_id=live.session_id(), kind=kind, visitor=live.visitor_id())
         except ConfigError as err:
             st.error(str(err))
             return None

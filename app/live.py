@@ -3,15 +3,21 @@
 State is keyed by the config key, not by the browser session: the page asks the process-wide
 :class:`engine.jobs.JobManager` what it knows about the key, so navigating away and back, or a
 second tab, shows the same run in progress, and a config that was run before (by anyone) opens
-at once from the store. While a run is active, two fragments (``st.fragment(run_every=…)``)
-poll the manager: the progress bar twice a second, the figures and cards once a second (each
-redraws only itself); when the run ends the page runs again and shows the finished view.
+at once from the store.
+
+The panel is one fragment whose elements keep their places in every state — the status line,
+the button row (Run or Cancel, never both), the metric cards, the heatmap and the curves — so
+pressing Run or Cancel replaces elements in place instead of stacking a new layout on the old
+one. While a run is active the fragment redraws itself every POLL_S; when the run ends the page
+runs again once and the fragment stops polling. Heatmap and curves are inline SVG: on screen
+with the page, with no plotting code to load, so the curves grow with the heatmap.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -20,11 +26,15 @@ import pandas as pd
 import streamlit as st
 
 from app import figures
-from engine.jobs import ACTIVE, JobManager, get_manager
+from engine import kinds
+from engine.errors import ConfigError
+from engine.jobs import ACTIVE, FINISHED_WITH_RESULT, JobManager, get_manager
 from engine.metrics import summarize
+from engine.strategies import REGISTRY
 
-POLL_S = 0.5  # progress bar, and noticing the end of a run
-FIGURE_POLL_S = 1.0  # heatmap, curves and metric cards while it trains
+POLL_S = 0.5  # progress, heatmap, curves and cards while a run is active
+FIGURE_POLL_S = 1.0  # (kept for pages that poll their own figures at this pace)
+JUST_FINISHED_S = 60.0  # "just finished" within this long after the end, else how long ago
 METRICS = (
     ("acc", "ACC", "Final average accuracy: mean_i R[T,i]"),
     ("bwt", "BWT", "Backward transfer: mean_{i<T} (R[T,i] − R[i,i]); negative = forgetting"),
@@ -32,6 +42,7 @@ METRICS = (
     ("forgetting", "Forgetting", "Mean over i<T of max_{t<T} R[t,i] − R[T,i]"),
     ("learning_acc", "Learning acc.", "mean_i R[i,i]: each task right after training it"),
 )
+OPENED = "_opened_from_store"  # keys this session opened from the store (counted once each)
 
 
 def hosted_secret() -> bool:
@@ -57,16 +68,71 @@ def session_id() -> str | None:
     return ctx.session_id if ctx is not None else None
 
 
+def visitor_id() -> str | None:
+    """The browser behind this session, for the fair share of the queue (its tabs together).
+
+    Behind a reverse proxy (a container host, Spaces) every connection comes from the proxy, so
+    the proxy's X-Forwarded-For header names the client: its *last* entry is the address the
+    nearest proxy saw (earlier entries are whatever the client claimed, so a visitor cannot
+    pose as many by writing them). Without the header, the connection's own address; without a
+    request (a test harness), the session."""
+    try:
+        forwarded = (st.context.headers or {}).get("X-Forwarded-For")
+        last = forwarded.split(",")[-1].strip() if isinstance(forwarded, str) else ""
+        if last:
+            return last[:64]
+        ip = st.context.ip_address
+        if isinstance(ip, str) and ip:
+            return ip
+    except Exception:  # no request behind this run (a test harness): the session stands in
+        pass
+    return session_id()
+
+
 def fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def metric_cards(R: list, baseline: list | None, n_tasks: int | None) -> None:
-    """ACC, BWT, FWT, forgetting and learning accuracy, equal to engine.metrics.summarize."""
+def ago(seconds: float) -> str:
+    """How long ago, as a person says it."""
+    if seconds < JUST_FINISHED_S:
+        return "just now"
+    minutes = seconds / 60
+    if minutes < 60:
+        return f"{minutes:.0f} min ago"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.0f} h ago"
+    return f"{minutes / 1440:.0f} days ago"
+
+
+def meaningless(strategy: str | None) -> tuple[tuple[str, ...], str]:
+    """(metrics that mean nothing for this strategy, why): joint's BWT, FWT and forgetting, since
+    every row of its R is the same final model."""
+    entry = REGISTRY.get(strategy or "")
+    if entry is None:
+        return (), ""
+    params = entry[0]
+    names = tuple(getattr(params, "meaningless_metrics", ()) or ())
+    why = getattr(params, "meaningless_reason", "") or (
+        f"{strategy} trains one model on every task at once: every row of R is that model, so "
+        "this compares it with itself"
+    )
+    return names, why
+
+
+def metric_cards(
+    R: list, baseline: list | None, n_tasks: int | None, strategy: str | None = None
+) -> None:
+    """ACC, BWT, FWT, forgetting and learning accuracy, equal to engine.metrics.summarize;
+    "—" while R is incomplete, and for the metrics the strategy makes meaningless (with why)."""
     done = n_tasks is not None and len(R) == n_tasks and n_tasks > 0
     values = summarize(R, baseline) if done else {}
+    skip, why = meaningless(strategy)
     for col, (name, label, help_text) in zip(st.columns(len(METRICS)), METRICS, strict=True):
-        col.metric(label, fmt(values.get(name)), help=help_text)
+        if name in skip:
+            col.metric(label, "—", help=f"Not meaningful here. {why}")
+        else:
+            col.metric(label, fmt(values.get(name)), help=help_text)
 
 
 def r_table(R: list, n_tasks: int) -> pd.DataFrame:
@@ -80,9 +146,8 @@ _FIGURES_LOCK = threading.Lock()
 
 
 def cached_figure(name: str, signature: tuple, build: Callable[[], Any]) -> Any:
-    """The figure built for ``signature`` last time, else a new one: the live view redraws every
-    second for every viewer while the data changes less often, and building a plotly Figure
-    costs the server tens of milliseconds."""
+    """The figure built for ``signature`` last time, else a new one: the live view redraws twice
+    a second for every viewer while the data changes less often."""
     with _FIGURES_LOCK:
         hit = _FIGURES.get(name)
         if hit is not None and hit[0] == signature:
@@ -96,44 +161,43 @@ def cached_figure(name: str, signature: tuple, build: Callable[[], Any]) -> Any:
     return fig
 
 
-def draw_run(view: dict, key: str, prefix: str = "run") -> None:
-    """Heatmap, curves and metric cards of a run snapshot or finished result."""
+def draw_run(view: dict, key: str, prefix: str = "run", strategy: str | None = None) -> None:
+    """Metric cards, heatmap and curves of a run snapshot or finished result (the same
+    elements in every state, so a redraw replaces them in place). ``prefix`` is no longer
+    needed (nothing here has a widget key) and is accepted for the pages that pass it."""
     R = view.get("R") or []
     n_tasks = view.get("n_tasks") or (len(R) if R else None)
-    metric_cards(R, view.get("baseline"), n_tasks)
-    left, right = st.columns(2)
-    with left:
-        # R as inline SVG, not plotly: it is on screen with the page instead of after plotly's
-        # 4.7 MB of JavaScript has loaded (st.html would strip SVG; markdown keeps it).
-        if n_tasks:
-            st.markdown(
-                figures.svg_r_heatmap(R, n_tasks, title="Accuracy matrix R[t,i]"),
-                unsafe_allow_html=True,
-            )
-    with right:
-        curves = view.get("curves") or {}
-        if curves.get("step"):
-            boundaries = view.get("boundaries")
-            signature = (
-                len(curves["step"]),
-                curves["step"][-1],
-                tuple(curves["acc"][-1]),
-                tuple(boundaries or ()),
-            )
-            fig = cached_figure(
-                f"curves:{key}:{boundaries is None}",
-                signature,
-                lambda: figures.figure_task_curves(
-                    curves, boundaries=boundaries, title="Accuracy of every task during training"
-                ),
-            )
-            st.plotly_chart(
-                fig,
-                key=f"{prefix}:curves:{key}",
-                config=figures.png_config(f"task-curves-{key}"),
-            )
-        else:
-            st.caption("Accuracy curves appear at the first evaluation point.")
+    metric_cards(R, view.get("baseline"), n_tasks, strategy)
+    curves = view.get("curves") or {}
+    steps = curves.get("step") or []
+    boundaries = view.get("boundaries")
+    signature = (
+        len(steps),
+        steps[-1] if steps else None,
+        tuple(curves["acc"][-1]) if steps else (),
+        tuple(boundaries or ()),
+        n_tasks,
+    )
+    curves_svg = cached_figure(
+        f"curves:{key}:{boundaries is None}",
+        signature,
+        lambda: figures.svg_task_curves(
+            curves,
+            boundaries=boundaries,
+            title="Accuracy of every task during training",
+            n_tasks=n_tasks,
+        ),
+    )
+    heatmap = figures.svg_r_heatmap(R, n_tasks, title="Accuracy matrix R[t,i]") if n_tasks else ""
+    # R and the curves as inline SVG, not plotly: on screen with the page instead of after
+    # plotly's 4.7 MB of JavaScript has loaded (st.html would strip SVG; markdown keeps it).
+    # One element for both, so a new row of R and its curve points appear in the same redraw.
+    st.markdown(
+        '<div style="display:flex;flex-wrap:wrap;gap:2rem;align-items:flex-start">'
+        f'<div style="flex:1 1 420px;min-width:0">{heatmap}</div>'
+        f'<div style="flex:1 1 420px;min-width:0">{curves_svg}</div></div>',
+        unsafe_allow_html=True,
+    )
 
 
 def progress_text(s: dict) -> str:
@@ -142,302 +206,189 @@ def progress_text(s: dict) -> str:
     if s["state"] == "queued":
         return "Queued: waiting for a free worker…"
     if s.get("waiting_for"):
+        left = s.get("waiting_expires_in")
+        lease = f" (its lease expires in {left:.0f} s)" if left else ""
         return (
-            "Waiting: another process is computing this configuration (its result will be shared)…"
+            f"Waiting: another process is computing this configuration{lease}; its result will "
+            "be shared…"
         )
     if s.get("phase") is None:
         return "Starting: loading the data and building the model…"
     n_phases = s.get("n_phases") or T
-    return f"Training phase {s['phase'] + 1} of {n_phases} · step {s.get('step', 0)}/{s.get('total', 0)} · {rows} of {T} rows of R"
+    return (
+        f"Training phase {s['phase'] + 1} of {n_phases} · step {s.get('step', 0)}/"
+        f"{s.get('total', 0)} · {rows} of {T} rows of R"
+    )
 
 
-def draw_progress(s: dict) -> None:
+def progress_fraction(s: dict) -> float:
     total = s.get("total_steps") or 0
-    frac = min(1.0, s.get("global_step", 0) / total) if total else 0.0
-    st.progress(frac, text=progress_text(s))
+    return min(1.0, max(0.0, s.get("global_step", 0) / total)) if total else 0.0
 
 
-def draw_finished(key: str, result: dict, from_store: bool = False) -> None:
-    """A finished run: status line, the figures, the R table and the downloads."""
-    R = result.get("R") or []
-    T = len(R)
+def done_line(key: str, result: dict, s: dict | None) -> str:
+    """The status line of a finished run: when it finished, or that it came from the store."""
+    T = len(result.get("R") or [])
     timing = result.get("timing") or {}
-    if result.get("status") == "diverged":
-        st.warning(f"Diverged: {result.get('message', '')} — rows of R before that are shown.")
+    if s is None or s.get("cached"):
+        source = "opened from the store"
     else:
-        source = "opened from the store" if from_store else "just finished"
-        st.success(
-            f"Done: {T} of {T} tasks · trained in {timing.get('total_s', 0):.1f} s on "
-            f"{result.get('device', '?')} · {source} · key {key}"
+        finished = s.get("finished_at") or time.time()
+        age = time.time() - finished
+        source = "just finished" if age < JUST_FINISHED_S else f"finished {ago(age)}"
+    return (
+        f"Done: {T} of {T} tasks · trained in {timing.get('total_s', 0):.1f} s on "
+        f"{result.get('device', '?')} · {source} · key {key}"
+    )
+
+
+def downloads(key: str, result: dict) -> None:
+    R = result.get("R") or []
+    if not R:
+        return
+    table = r_table(R, len(R[0]))
+    with st.expander("R as a table, and downloads"):
+        st.dataframe(table.style.format("{:.3f}"), key=f"rtable:{key}")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.download_button(
+            "R as CSV", table.to_csv(), f"R-{key}.csv", "text/csv", key=f"dl-csv:{key}"
         )
-    view = {
-        "R": R,
-        "n_tasks": len(R[0]) if R else None,
-        "baseline": result.get("baseline"),
-        "curves": result.get("curves") or {},
-    }
-    draw_run(view, key, prefix="done")
-    if R:
-        table = r_table(R, len(R[0]))
-        with st.expander("R as a table, and downloads"):
-            st.dataframe(table.style.format("{:.3f}"), key=f"rtable:{key}")
-            c1, c2, c3 = st.columns(3)
-            c1.download_button(
-                "R as CSV", table.to_csv(), f"R-{key}.csv", "text/csv", key=f"dl-csv:{key}"
-            )
-            c3.download_button(
-                "R heatmap as SVG",
-                figures.svg_r_heatmap(R, len(R[0]), title="Accuracy matrix R[t,i]"),
-                f"R-heatmap-{key}.svg",
-                "image/svg+xml",
-                key=f"dl-svg:{key}",
-            )
-            c2.download_button(
-                "Whole result as JSON",
-                json.dumps(result, indent=1),
-                f"result-{key}.json",
-                "application/json",
-                key=f"dl-json:{key}",
-            )
+        c2.download_button(
+            "Whole result as JSON",
+            json.dumps(result, indent=1),
+            f"result-{key}.json",
+            "application/json",
+            key=f"dl-json:{key}",
+        )
+        c3.download_button(
+            "R heatmap as SVG",
+            figures.svg_r_heatmap(R, len(R[0]), title="Accuracy matrix R[t,i]"),
+            f"R-heatmap-{key}.svg",
+            "image/svg+xml",
+            key=f"dl-svg:{key}",
+        )
+        c4.download_button(
+            "Curves as SVG",
+            figures.svg_task_curves(result.get("curves") or {}, title="Accuracy during training"),
+            f"curves-{key}.svg",
+            "image/svg+xml",
+            key=f"dl-curves:{key}",
+        )
 
 
-def live_view(key: str) -> None:
-    """Poll the manager and redraw while the run for ``key`` is active: the progress bar every
-    POLL_S, the figures every FIGURE_POLL_S (a redraw of two plotly charts costs the server
-    ~50 ms of the interpreter lock that the training thread shares)."""
-
-    def progress() -> None:
-        s = manager().status(key)
-        if s is None or s["state"] not in ACTIVE:
-            st.rerun()  # the whole page draws the finished (or cancelled) state
-        draw_progress(s)
-        c1, c2 = st.columns([1, 5])
-        if c1.button(
-            "Cancel",
-            key=f"cancel:{key}",
-            help="Stop at the next step; finished tasks stay saved, so Run resumes",
-        ):
-            manager().cancel(key)
-        if s.get("sessions", 1) > 1:
-            c2.caption(f"{s['sessions']} sessions asked for this run; it runs once for all.")
-
-    def charts() -> None:
-        s = manager().status(key)
-        if s is not None:
-            draw_run({**s, "boundaries": s.get("row_steps")}, key, prefix="live")
-
-    st.fragment(progress, run_every=POLL_S)()
-    st.fragment(charts, run_every=FIGURE_POLL_S)()
-
-
-def run_panel(key: str, raw: dict, n_tasks: int) -> None:
-    """Everything below the config: Run button, live view, or the finished result. ``n_tasks``
-    is the resolved config's (the sidebar resolved it already)."""
-    m = manager()
-    s = m.status(key)
-    state = None if s is None else s["state"]
-    if state in ACTIVE:
-        live_view(key)
+def open_from_store(m: JobManager, key: str, raw: dict, kind: str = "run") -> None:
+    """Count a result this session opens from the store, once per session and key: through
+    the manager, as any request for a computation is (its "opened from the store" counter).
+    Only when ``raw`` still makes ``key`` and the result is there, so opening never computes."""
+    opened = st.session_state.setdefault(OPENED, set())
+    if key in opened:
         return
-    result = m.result(key) if state in ("done", "diverged") else None
-    if result is not None:
-        draw_finished(key, result, from_store=bool(s.get("cached")))
-        return
-    if state == "cancelled":
-        st.info(f"Cancelled: {s.get('message', '')}")
-    elif state == "error":
-        st.error(s.get("message") or "the run failed")
-    slot = st.empty()
-    if slot.button("Run", type="primary", key=f"run:{key}"):
-        from engine.config import ConfigError
-
-        slot.empty()
-        try:
-            m.submit(raw, session_id=session_id())
-        except ConfigError as err:
-            st.error(str(err))
+    opened.add(key)
+    try:
+        if kinds.prepare(kind, raw)[1] != key or not m.store.has_result(key):
             return
-        live_view(key)  # in this run: no second page run between the click and the live view
-        return
-    st.caption("Press Run to train this configuration; the heatmap fills in task by task.")
-    # The empty matrix shows what will fill in, and has the browser load the charting code
-    # while the visitor reads, so the first row appears as soon as it is computed.
-    draw_run({"R": [], "n_tasks": n_tasks}, key, prefix="idle")
+        m.submit(raw, session_id=session_id(), kind=kind, visitor=visitor_id())
+    except ConfigError:  # a config or kind the engine no longer takes: opened, not counted
+        pass
 
 
-# -- several runs side by side (Compare; a loaded sweep can call show_comparison too) ---------
-
-
-def _view_of(m: JobManager, key: str, status: dict | None) -> dict:
-    """R, baseline, curves and state of one key, from the finished result when there is one."""
-    if status is not None and status["state"] in ("done", "diverged"):
-        result = m.result(key)
-        if result is not None:
-            R = result.get("R") or []
-            return {
-                "state": result.get("status", "done"),
-                "R": R,
-                "n_tasks": len(R[0]) if R else None,
-                "baseline": result.get("baseline"),
-                "curves": result.get("curves") or {},
-                "time_s": (result.get("timing") or {}).get("total_s"),
-            }
-    if status is None:
-        return {"state": "not run", "R": [], "n_tasks": None, "baseline": None, "curves": {}}
-    return {**status, "time_s": None}
-
-
-RATE_COLUMNS = (
-    "ACC",
-    "BWT",
-    "FWT",
-    "forgetting",
-    "learning acc.",
-    "old-task acc.",
-    "new-task acc.",
-)
-
-
-def comparison_rows(views: list[tuple[str, str, dict]]) -> pd.DataFrame:
-    """One row per run: the metrics of summarize, old/new-task accuracy, time, key."""
-    rows = []
-    for label, key, v in views:
-        R, T = v.get("R") or [], v.get("n_tasks")
-        row: dict = {"run": label, "state": v["state"], "rows of R": f"{len(R)}/{T or '?'}"}
-        row.update(dict.fromkeys(RATE_COLUMNS))
-        if T and len(R) == T:
-            s = summarize(R, v.get("baseline"))
-            old, new = figures.stability_plasticity(R)
-            values = (s["acc"], s["bwt"], s["fwt"], s["forgetting"], s["learning_acc"], old, new)
-            row.update(zip(RATE_COLUMNS, values, strict=True))
-        row.update({"time (s)": v.get("time_s"), "key": key})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def draw_comparison(prepared: list[tuple[str, dict, str]]) -> bool:
-    """Table, overlaid curves, stability–plasticity scatter and heatmaps; True while any runs."""
+def run_panel(key: str, raw: dict, n_tasks: int, strategy: str | None = None) -> None:
+    """Everything below the config, as one fragment: the Run button and, once pressed, the live
+    view in the same places; or the finished result. ``n_tasks`` is the resolved config's."""
     m = manager()
-    statuses = {key: m.status(key) for _, _, key in prepared}
-    views = [(label, key, _view_of(m, key, statuses[key])) for label, _, key in prepared]
-    active = [label for label, _, v in views if v["state"] in ACTIVE]
-    if active:
-        done = sum(v["state"] == "done" for _, _, v in views)
-        st.progress(
-            done / len(views),
-            text=f"{done} of {len(views)} runs done · running or queued: {', '.join(active)}",
-        )
-    table = comparison_rows(views)
-    st.dataframe(
-        table,
-        hide_index=True,
-        key="cmp:table",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in RATE_COLUMNS}
-        | {"time (s)": st.column_config.NumberColumn(format="%.1f")},
-    )
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Table as CSV", table.to_csv(index=False), "comparison.csv", "text/csv", key="cmp:csv"
-    )
-    c2.download_button(
-        "Table as JSON",
-        table.to_json(orient="records", indent=1),
-        "comparison.json",
-        "application/json",
-        key="cmp:json",
-    )
+    sid = session_id()
+    first = m.status(key)
+    polling = first is not None and first["state"] in ACTIVE
+    if first is not None and first["state"] in FINISHED_WITH_RESULT and first.get("cached"):
+        open_from_store(m, key, raw)
+    error_key, cancelling_key = f"run-error:{key}", f"cancelling:{key}"
+    rows_key = f"rows:{key}"  # the rows of R last drawn, by this session
 
-    left, right = st.columns(2)
-    with left:
-        curves = {
-            label: v["curves"] for label, _, v in views if (v.get("curves") or {}).get("step")
-        }
-        T = max((v.get("n_tasks") or 0 for _, _, v in views), default=0)
-        which = st.selectbox(
-            "curves show",
-            [None, *range(T)],
-            key="cmp:curve-task",
-            format_func=lambda t: (
-                "mean accuracy on the tasks seen so far"
-                if t is None
-                else f"accuracy on task {t + 1}"
-            ),
-        )
-        if curves:
-            st.plotly_chart(
-                figures.figure_compare_curves(curves, task=which, title="Accuracy during training"),
-                key="cmp:curves",
-                config=figures.png_config("compare-curves"),
-            )
-    with right:
-        points = []
-        for label, _, v in views:
-            R = v.get("R") or []
-            if v.get("n_tasks") and len(R) == v["n_tasks"]:
-                old, new = figures.stability_plasticity(R)
-                points.append({"label": label, "old": old, "new": new})
-        if points:
-            st.plotly_chart(
-                figures.figure_stability_plasticity(points, title="Stability versus plasticity"),
-                key="cmp:scatter",
-                config=figures.png_config("stability-plasticity"),
-            )
-            st.caption(
-                "x: new-task accuracy = mean_i R[i,i], each task right after training on it "
-                "(plasticity); y: old-task accuracy = mean_{i<T} R[T,i], the earlier tasks at the "
-                "end (stability). Top right learns and remembers."
-            )
-    per_row = 3
-    for start in range(0, len(views), per_row):
-        cols = st.columns(per_row)
-        for col, (label, _key, v) in zip(cols, views[start : start + per_row], strict=False):
-            if v.get("n_tasks"):  # inline SVG, as on the Forgetting page
-                col.markdown(
-                    figures.svg_r_heatmap(v.get("R") or [], v["n_tasks"], title=label, height=320),
-                    unsafe_allow_html=True,
+    # The button's callback runs before the next run of the fragment, so that run already draws
+    # what the click led to. Run, Cancel and "Cancelling…" are one button (one key, so one
+    # element): a new label replaces the old in place, where two buttons would both show while
+    # the page redraws.
+    def act(action: str) -> None:
+        if action == "cancel":
+            if m.cancel(key, sid):
+                st.session_state[cancelling_key] = True
+            return
+        try:
+            m.submit(raw, session_id=sid, kind="run", visitor=visitor_id())
+        except ConfigError as err:
+            st.session_state[error_key] = str(err)
+
+    def button(where, label: str, action: str, **kwargs) -> None:
+        where.button(label, key=f"action:{key}", on_click=act, args=(action,), **kwargs)
+
+    def panel() -> None:
+        s = m.status(key)
+        state = None if s is None else s["state"]
+        if (state in ACTIVE) != polling:
+            st.rerun()  # the run started or ended: the page declares the fragment anew
+        status = st.empty()
+        buttons, note = st.columns([1, 5], vertical_alignment="center")
+        result = m.result(key) if state in FINISHED_WITH_RESULT else None
+        if state in ACTIVE:
+            status.progress(progress_fraction(s), text=progress_text(s))
+            if st.session_state.get(cancelling_key):
+                button(buttons, "Cancelling…", "cancel", disabled=True)
+                note.caption("Stopping at the next step; finished tasks stay saved.")
+            elif m.can_cancel(key, sid):
+                button(
+                    buttons,
+                    "Cancel",
+                    "cancel",
+                    help="Stop at the next step; finished tasks stay saved, so Run resumes",
+                )
+                if s.get("sessions", 1) > 1:
+                    note.caption(f"{s['sessions']} sessions asked for this run; it runs once.")
+            else:
+                note.caption(
+                    "Started in another session: it runs once for everyone who asks, and only "
+                    "the session that started it can cancel it."
+                )
+            view = {**s, "boundaries": s.get("row_steps")}
+            if not view.get("R") and st.session_state.get(rows_key):
+                # A resumed run reports its checkpoint's rows when it starts: until then, the
+                # rows on screen stay rather than blinking out.
+                view["R"] = st.session_state[rows_key]
+        elif result is not None:
+            st.session_state.pop(cancelling_key, None)
+            if result.get("status") == "diverged":
+                status.warning(
+                    f"Diverged: {result.get('message', '')} — rows of R before that are shown."
                 )
             else:
-                col.caption(f"{label}: {v['state']}")
-    return bool(active)
+                status.success(done_line(key, result, s))
+            R = result.get("R") or []
+            view = {
+                "R": R,
+                "n_tasks": len(R[0]) if R else n_tasks,
+                "baseline": result.get("baseline"),
+                "curves": result.get("curves") or {},
+            }
+        else:
+            st.session_state.pop(cancelling_key, None)
+            button(buttons, "Run", "run", type="primary")
+            refused = st.session_state.pop(error_key, None)
+            if refused:
+                status.error(refused)
+            elif state == "cancelled":
+                status.info(f"Cancelled: {s.get('message', '')}")
+            elif state == "error":
+                status.error(s.get("message") or "the run failed")
+            else:
+                status.caption(
+                    "Press Run to train this configuration; the heatmap fills in task by task."
+                )
+            # What a cancelled or failed run finished stays on screen; otherwise the empty
+            # matrix shows what will fill in.
+            view = {**(s or {}), "n_tasks": (s or {}).get("n_tasks") or n_tasks}
+            view["boundaries"] = (s or {}).get("row_steps")
+        st.session_state[rows_key] = view.get("R") or []
+        draw_run(view, key, prefix="panel", strategy=strategy)
+        if result is not None:
+            downloads(key, result)
 
-
-def show_comparison(entries: list[tuple[str, dict]]) -> None:
-    """Run and show several configs side by side: ``entries`` are (label, raw config) pairs —
-    from the Compare page's widgets, or from a sweep (engine.sweep.expand)."""
-    from engine.config import ConfigError
-    from engine.runner import prepare
-
-    m = manager()
-    prepared: list[tuple[str, dict, str]] = []
-    seen: set[str] = set()
-    for label, raw in entries:
-        try:
-            _, key = prepare(raw)
-        except ConfigError as err:
-            st.error(f"{label}: {err}")
-            continue
-        if key not in seen:
-            seen.add(key)
-            prepared.append((label, raw, key))
-    if not prepared:
-        return
-    missing = [
-        (label, raw)
-        for label, raw, key in prepared
-        if (m.status(key) or {}).get("state") in (None, "cancelled", "error")
-    ]
-    if missing and st.button(f"Run {len(missing)} missing", type="primary", key="cmp:run"):
-        for label, raw in missing:
-            try:
-                m.submit(raw, session_id=session_id())
-            except ConfigError as err:
-                st.error(f"{label}: {err}")
-    if any((m.status(key) or {}).get("state") in ACTIVE for _, _, key in prepared):
-
-        def body() -> None:
-            if not draw_comparison(prepared):
-                st.rerun()
-
-        st.fragment(body, run_every=POLL_S)()
-    else:
-        draw_comparison(prepared)
+    st.fragment(panel, run_every=POLL_S if polling else None)()

@@ -30,6 +30,7 @@ PAGE_LIST = (
     ("softmax.py", "Softmax", ":material/functions:"),
     ("learn.py", "Learn", ":material/school:"),
     ("runs.py", "Runs", ":material/storage:"),
+    ("references.py", "References", ":material/menu_book:"),
 )
 
 st.set_page_config(

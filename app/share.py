@@ -6,11 +6,16 @@ settings that differ from the defaults. Parsing goes through
 :func:`engine.config.apply_overrides` and :func:`engine.config.validate`, so a bad link gets the
 same one-line ConfigError as the CLI. Keys starting with ``v_`` belong to a page's own view
 (e.g. the strategies a Compare page shows) and are not part of the config.
+
+A link opened in the app is read leniently (:func:`read_link`): each setting is applied and
+checked on its own, so one bad field is refused with its own line while the link's other
+settings stay; a value repeated in a message is cut to ~80 characters.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,9 +30,14 @@ from engine.config import (
     resolve,
     validate,
 )
+from engine.errors import CapExceeded
+from engine.settings import ECHO, echo
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES
 
 VIEW_PREFIX = "v_"
+MAX_LINK_SETTINGS = 64  # a config has about 40 settings; a longer link is not a person's
+MAX_MESSAGE = 300  # characters of one refusal line
+CHOICES = ("strategy", "strategy.name")  # settings that decide which other names exist
 IGNORED = ("embed", "embed_options")  # Streamlit's own query parameters
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 DEFAULT_STRATEGY = PARAMS_MODELS[0]().name
@@ -105,3 +115,78 @@ def link_for(
     query.update({f"{VIEW_PREFIX}{k}": format_value(v) for k, v in (view or {}).items()})
     path = "/" + page.strip("/")
     return f"{path}?{urlencode(query)}" if query else path
+
+
+_QUOTED = re.compile(f"'[^']{{{ECHO},}}'|\"[^\"]{{{ECHO},}}\"")
+
+
+def clip(message: str) -> str:
+    """One message line with every quoted value in it cut to ~80 characters (engine.settings'
+    echo length) and the whole line to MAX_MESSAGE: a link's value is repeated, never in full."""
+    line = " ".join(message.split())
+    line = _QUOTED.sub(lambda m: echo(m.group(0)[1:-1]), line)
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 1] + "…"
+
+
+def read_link(
+    params: Mapping[str, str], check: Callable[[ExperimentConfig], None] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """(raw config, refusals) from a link's query parameters.
+
+    Every setting goes through the CLI's parser and the config's validation (bounds, choices,
+    scenario support), then ``check`` (the hosted caps) on the config it makes, one setting at a
+    time: a refused one is left out with one line naming its field, the others stay. Settings
+    are retried while any is accepted, so an order in the link does not matter (``lam`` before
+    ``strategy``, a task-IL-only strategy before ``scenario=task``). Never raises ConfigError.
+    """
+    items = [
+        (str(k), str(params[k]))
+        for k in params
+        if not str(k).startswith(VIEW_PREFIX) and k not in IGNORED
+    ]
+    refused: dict[str, str] = {}
+    if len(items) > MAX_LINK_SETTINGS:
+        refused["…"] = (
+            f"link: {len(items)} settings, at most {MAX_LINK_SETTINGS} are read; "
+            f"the rest were ignored"
+        )
+        items = items[:MAX_LINK_SETTINGS]
+    items.sort(key=lambda kv: kv[0] not in CHOICES)  # the strategy first: it names the rest
+
+    def attempt(raw: dict, name: str, value: str) -> dict:
+        try:
+            trial = apply_overrides(raw, [f"{name}={value}"])
+        except ConfigError as err:  # the CLI's wording names its flag; a link has no flags
+            raise ConfigError(str(err).replace("--set: ", "link: ", 1)) from None
+        cfg = resolve(validate(trial), device="cpu")
+        if check is not None:
+            try:
+                check(cfg)
+            except CapExceeded as err:
+                shown = value if len(value) <= ECHO else value[: ECHO - 1] + "…"
+                raise CapExceeded(f"{name}={shown} is over a hosted cap — {err}") from None
+        return trial
+
+    raw: dict[str, Any] = {}
+    try:  # the usual link: every setting is fine, one validation
+        whole = apply_overrides({}, [f"{k}={v}" for k, v in items])
+        cfg = resolve(validate(whole), device="cpu")
+        if check is not None:
+            check(cfg)
+        return whole, list(refused.values())
+    except ConfigError:
+        pass
+    pending = items
+    while pending:
+        left = []
+        for name, value in pending:
+            try:
+                raw = attempt(raw, name, value)
+                refused.pop(name, None)
+            except ConfigError as err:
+                refused[name] = clip(str(err))
+                left.append((name, value))
+        if len(left) == len(pending):
+            break
+        pending = left
+    return raw, list(refused.values())

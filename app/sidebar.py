@@ -27,6 +27,7 @@ import streamlit as st
 from pydantic.fields import FieldInfo
 
 from app import share
+from app.references import link_mentions
 from engine.config import (
     BENCHMARKS,
     PRESETS,
@@ -38,10 +39,12 @@ from engine.config import (
     TrainConfig,
 )
 from engine.runner import prepare
+from engine.settings import MAX_TEXT
 from engine.strategies import REGISTRY, STRATEGY_NAMES
 
 STATE = "_config"
 URL_ERROR = "_url_error"
+SHOWN_REFUSALS = 5  # lines about a link's refused settings; the rest are counted
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 SCENARIO_NAMES = {
     "task": "task-incremental (a head per task)",
@@ -150,7 +153,7 @@ def field_widget(
     name = path.rsplit(".", 1)[-1]
     kind, nullable = unwrap(field.annotation)
     label = label_of(name)
-    help_text = field.description or None
+    help_text = link_mentions(field.description) if field.description else None
     shown = preset if (value is None and preset is not None) else value
     if typing.get_origin(kind) is Literal:
         options = list(typing.get_args(kind))
@@ -229,20 +232,31 @@ def _has(raw: dict, path: str) -> bool:
 
 
 def load_from_url() -> None:
-    """On a session's first run, take the config from the URL (a bad link: error + defaults)."""
+    """On a session's first run, take the config from the URL: every setting is checked on its
+    own (and, hosted, against the caps), so a bad one is refused with its field named while the
+    link's other settings stay (share.read_link)."""
     if STATE in st.session_state:
         return
     from app.live import manager
 
-    try:
-        raw = share.query_to_config(st.query_params)
-        m = manager()
-        if m.hosted:  # a link over a hosted cap is refused here, with the cap named
-            m.check_caps(prepare(raw)[0])
-        st.session_state[STATE] = raw
-    except ConfigError as err:
-        st.session_state[STATE] = {}
-        st.session_state[URL_ERROR] = str(err)
+    m = manager()
+    check = (lambda cfg: m.check_caps(cfg)) if m.hosted else None
+    raw, refused = share.read_link(st.query_params, check=check)
+    st.session_state[STATE] = raw
+    if refused:
+        st.session_state[URL_ERROR] = refused
+
+
+def link_refusals(refused: list[str] | None) -> list[str]:
+    """The lines shown about a link's refused settings: one per setting, the field named."""
+    if not refused:
+        return []
+    lines = [f"A setting of the link was not used — {r}" for r in refused[:SHOWN_REFUSALS]]
+    if len(refused) > SHOWN_REFUSALS:
+        lines.append(
+            f"… and {len(refused) - SHOWN_REFUSALS} more settings of the link were not used"
+        )
+    return lines
 
 
 def current_raw() -> dict:
@@ -261,9 +275,8 @@ def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
     old = st.session_state[STATE]
     sb = st.sidebar
     sb.header("Experiment")
-    url_error = st.session_state.pop(URL_ERROR, None)
-    if url_error:
-        st.error(f"The link's settings were not used — {url_error}")
+    for line in link_refusals(st.session_state.pop(URL_ERROR, None)):
+        st.error(line)
 
     def value(path: str) -> Any:
         if _has(old, path):
@@ -325,8 +338,11 @@ def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
         help="How to train on one task after another; the hyperparameters below are the strategy's own.",
     )
     params_model = REGISTRY[strategy][0]
+    note = (getattr(params_model, "notes", None) or {}).get(scenario)
+    if note:  # where the user picks the strategy: what to expect of it in this scenario
+        sb.info(link_mentions(note), icon=":material/info:")
     if params_model.summary:
-        sb.caption(params_model.summary)
+        sb.caption(link_mentions(params_model.summary))
     strategy_raw: dict[str, Any] = {"name": strategy}
     for fname, field in params_model.model_fields.items():
         if fname == "name":
@@ -390,7 +406,7 @@ def sync_query(raw: dict, view: dict | None = None) -> None:
 def view_default(name: str, default: Any) -> Any:
     """A page's own setting from the URL (``v_<name>``), cast like ``default``; else ``default``."""
     text = st.query_params.get(f"{share.VIEW_PREFIX}{name}")
-    if text is None:
+    if text is None or len(text) > MAX_TEXT:  # no view setting needs more; a longer one is not read
         return default
     try:
         if isinstance(default, bool):

@@ -18,8 +18,9 @@ import pandas as pd
 import streamlit as st
 
 from app import figures, live
-from app.live import session_id
+from app.live import session_id, visitor_id
 from app.sidebar import view_default
+from app.tables import shown as as_text
 from engine.config import ConfigError
 from engine.jobs import ACTIVE, JobManager
 from engine.sweep import SUMMARY_METRICS, SweepResult, collect, load_spec, parse_spec, shipped_specs
@@ -153,7 +154,7 @@ def run_missing(m: JobManager, result: SweepResult, statuses: dict, cli_file: st
     if st.button(f"Run {len(missing)} missing", type="primary", key="cmp:sweep-run"):
         for e in missing:
             try:
-                m.submit(e.config, session_id=session_id())
+                m.submit(e.config, session_id=session_id(), kind="run", visitor=visitor_id())
             except ConfigError as err:
                 st.error(f"{e.key}: {err}")
                 break
@@ -179,11 +180,8 @@ def draw_sweep(name: str, result: SweepResult, statuses: dict[str, str]) -> None
     table = summary_frame(rows, factors)
     lines = numeric_factors(rows, factors)
     shown = [n for m in SUMMARY_METRICS for n in (METRIC_NAMES[m], f"{METRIC_NAMES[m]} std")]
-    st.dataframe(
-        table.style.format("{:.3f}", subset=shown, na_rep="—").format("{:g}", subset=lines),
-        hide_index=True,
-        key="cmp:sweep-summary",
-    )
+    formats = dict.fromkeys(shown, "{:.3f}") | dict.fromkeys(lines, "{:g}")
+    st.dataframe(as_text(table, formats), hide_index=True, key="cmp:sweep-summary")
     if factors:
         options = lines + [f for f in factors if f not in lines]
         want = view_default("x", options[0])
@@ -214,7 +212,8 @@ def draw_sweep(name: str, result: SweepResult, statuses: dict[str, str]) -> None
             st.plotly_chart(fig, key="cmp:sweep-fig", config=figures.png_config(f"sweep-{name}"))
     with st.expander(f"All {c['total']} configs, and downloads"):
         every = entries_frame(result, statuses)
-        st.dataframe(every, hide_index=True, key="cmp:sweep-entries")
+        metrics = dict.fromkeys(METRIC_NAMES.values(), "{:.3f}")
+        st.dataframe(as_text(every, metrics), hide_index=True, key="cmp:sweep-entries")
         c1, c2 = st.columns(2)
         c1.download_button(
             "summary as CSV", table.to_csv(index=False), f"sweep-{name}.csv", "text/csv"

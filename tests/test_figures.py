@@ -60,7 +60,7 @@ def test_stability_plasticity_numbers_and_scatter():
     fig = figures.figure_stability_plasticity([{"label": "ewc", "old": old, "new": new}])
     point = fig.data[1]
     assert (point.x[0], point.y[0], point.text[0]) == (new, old, "ewc")
-    assert "new-task" in fig.layout.xaxis.title.text and "old-task" in fig.layout.yaxis.title.text
+    assert "new task" in fig.layout.xaxis.title.text and "old tasks" in fig.layout.yaxis.title.text
 
 
 def test_compare_curves_mean_over_seen_tasks_or_one_task():
@@ -154,3 +154,106 @@ def test_svg_heatmap_carries_R_and_leaves_untrained_rows_empty():
         f'fill="{dark}" data-t="0" data-i="1"' in svg
         and f'fill="{bright}" data-t="0" data-i="0"' in svg
     )
+
+
+def _boxes(points, labels):
+    return [
+        figures.label_box(p, spot, figures.PLOT_W, figures.PLOT_H, text)
+        for p, (text, spot) in zip(points, labels, strict=True)
+        if text
+    ]
+
+
+def _overlap(a, b) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        # the reported cases: joint and replay on one spot, naive and ewc side by side
+        [
+            ("naive", 0.197, 0.99),
+            ("ewc", 0.205, 0.985),
+            ("joint", 0.93, 0.95),
+            ("replay", 0.93, 0.95),
+        ],
+        [(name, 0.2, 0.98) for name in ("naive", "ewc", "l2", "si", "lwf")],  # five on one spot
+        [("a", 0.0, 0.0), ("b", 1.0, 1.0), ("c", 0.0, 1.0), ("d", 1.0, 0.0)],  # the corners
+        # split-digits class-IL: naive and ewc low right, replay and joint close, top right
+        [
+            ("naive", 0.0, 0.994),
+            ("ewc", 0.09, 0.994),
+            ("replay", 0.921, 0.969),
+            ("joint", 0.941, 0.947),
+        ],
+    ],
+)
+def test_scatter_labels_overlap_neither_each_other_nor_markers(points):
+    rows = [{"label": n, "old": old, "new": new} for n, old, new in points]
+    labels = figures.scatter_labels(rows)
+    boxes = _boxes(rows, labels)
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert _overlap(boxes[i], boxes[j]) == 0, labels
+    assert all(
+        0 <= b[0] and b[2] <= figures.PLOT_W and 0 <= b[1] and b[3] <= figures.PLOT_H for b in boxes
+    )
+    markers = [figures.to_px(r["new"], r["old"], figures.PLOT_W, figures.PLOT_H) for r in rows]
+    anchors = [k for k, (text, _) in enumerate(labels) if text]
+    for k, box in zip(anchors, boxes, strict=True):  # no label covers a marker it does not name
+        named_here = labels[k][0].split(", ")
+        assert not any(
+            figures.covers(box, c)
+            for j, c in enumerate(markers)
+            if rows[j]["label"] not in named_here
+        ), (labels[k], rows[k])
+    # every run is named: alone, or in the one label of the points it coincides with
+    named = [n for text, _ in labels for n in text.split(", ") if text]
+    assert sorted(named) == sorted(r["label"] for r in rows)
+    fig = figures.figure_stability_plasticity(rows)
+    assert [(t.text[0], t.textposition) for t in fig.data[1:]] == labels
+    assert len({t.marker.symbol for t in fig.data[1:]}) == len(rows)  # a shape per run
+    assert all(t.showlegend is not False for t in fig.data[1:])  # and a legend names them
+
+
+def test_scatter_axes_say_what_they_measure_in_words():
+    fig = figures.figure_stability_plasticity([{"label": "a", "old": 0.5, "new": 0.5}])
+    x, y = fig.layout.xaxis.title.text, fig.layout.yaxis.title.text
+    assert "plasticity" in x and "accuracy on each new task" in x
+    assert "stability" in y and "old tasks at the end" in y
+    assert max(len(x), len(y)) <= 50  # fits along the plot (a longer one was cut off)
+    assert not any(raw in x + y for raw in ("mean_", "R[", "{"))
+
+
+def test_identical_compare_curves_stay_visible():
+    curves = {"step": [1, 2], "phase": [0, 1], "acc": [[0.8, 0.0], [0.4, 0.9]]}
+    fig = figures.figure_compare_curves(
+        {name: curves for name in ("joint", "cumulative", "a", "b")}
+    )
+    styles = [(t.line.dash, t.marker.symbol) for t in fig.data]
+    assert len(set(styles)) == 4 and len({d for d, _ in styles}) == 4  # a dash style per run
+    assert all(list(t.y) == list(fig.data[0].y) for t in fig.data)  # the same data, still apart
+
+
+def test_svg_task_curves_draw_every_point_and_task_ends():
+    import re
+
+    curves = {"step": [5, 10, 15, 20], "phase": [0, 0, 1, 1], "acc": [[0.5, 0.1], [0.9, 0.1], [0.6, 0.7], [0.3, 0.95]]}  # fmt: skip
+    svg = figures.svg_task_curves(curves)
+    series = dict(re.findall(r'<g class="series" data-name="([^"]+)">(.*?)</g>', svg))
+    assert list(series) == ["task 1", "task 2"]
+    ys = [float(v) for v in re.findall(r'data-y="([^"]+)"', series["task 2"])]
+    assert ys == [0.1, 0.1, 0.7, 0.95]
+    assert svg.count('class="boundary"') == 1  # task 1 ended at step 10
+    empty = figures.svg_task_curves({}, n_tasks=3)  # before the first point: axes and legend
+    assert empty.count('class="series"') == 3 and "<circle" not in empty
+
+
+def test_coinciding_points_share_one_label_and_distant_ones_keep_their_own():
+    rows = [
+        {"label": "joint", "old": 0.93, "new": 0.95},
+        {"label": "replay", "old": 0.93, "new": 0.951},
+        {"label": "naive", "old": 0.2, "new": 0.99},
+    ]
+    assert [t for t, _ in figures.scatter_labels(rows)] == ["joint, replay", "", "naive"]

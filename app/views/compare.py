@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import live, sweep_panel
+from app import comparison, live, sweep_panel
+from app.references import ref_link
+from app.share import clip
 from app.sidebar import SECTIONS, experiment_sidebar, sync_query, unwrap, view_default
 from engine.config import ConfigError, apply_overrides, field_names
+from engine.settings import echo
 from engine.strategies import REGISTRY, STRATEGY_NAMES
 
 m = live.manager()
@@ -17,7 +20,7 @@ st.title("Compare")
 st.markdown(
     "Run several configurations on the sidebar's base settings and see them side by side: "
     "the metrics in one table, accuracy during training, the stability–plasticity trade-off "
-    "and every accuracy matrix."
+    f"({ref_link('course')}) and every accuracy matrix."
 )
 sel.require()
 
@@ -67,13 +70,19 @@ def sweepable(strategy: str) -> list[str]:
     )
 
 
+def link_warning(name: str, value: str, allowed: str) -> None:
+    """One line about a view setting of the link that was not used, the value cut short."""
+    st.warning(clip(f"A setting of the link was not used — v_{name}: {echo(value)}; {allowed}"))
+
+
 modes = ("strategies", "sweep", "file")
+asked_mode = view_default("mode", "strategies")
+if asked_mode not in modes:
+    link_warning("mode", asked_mode, f"allowed: {', '.join(modes)}")
 mode = st.radio(
     "compare",
     modes,
-    index=modes.index(view_default("mode", "strategies"))
-    if view_default("mode", "strategies") in modes
-    else 0,
+    index=modes.index(asked_mode) if asked_mode in modes else 0,
     format_func={
         "strategies": "several strategies",
         "sweep": "one setting over several values",
@@ -96,6 +105,9 @@ if mode == "strategies":
     wanted = view_default(
         "strategies", list(dict.fromkeys([base["strategy"]["name"], "naive", "joint"]))
     )
+    for name in [n for n in wanted if n not in usable]:
+        why = "not a strategy" if name not in REGISTRY else f"not for the {scenario} scenario"
+        link_warning("strategies", name, f"{why}; allowed here: {', '.join(usable)}")
     names = st.multiselect(
         "strategies",
         usable,
@@ -108,6 +120,8 @@ if mode == "strategies":
 else:
     options = sweepable(base["strategy"]["name"])
     want = view_default("field", "train.lr")
+    if want not in options:
+        link_warning("field", want, "not a numeric setting of this strategy's config")
     c1, c2 = st.columns([1, 2])
     path = c1.selectbox(
         "setting", options, index=options.index(want) if want in options else 0, key="cmp:field"
@@ -119,6 +133,12 @@ else:
         help="Each value is one run, e.g. 1,10,100,1000 for train.temperature.",
     )
     values = [v.strip() for v in text.split(",") if v.strip()]
+    if len(values) > comparison.MAX_RUNS:
+        st.warning(
+            f"values: {len(values)} given; the first {comparison.MAX_RUNS} are compared "
+            "(a sweep file takes more)."
+        )
+        values = values[: comparison.MAX_RUNS]
     view = {"mode": mode, "field": path, "values": ",".join(values)}
     try:
         entries = sweep_entries(base, path, values)
@@ -129,4 +149,4 @@ sync_query(base, view)
 if not entries:
     st.info("Choose at least one strategy or value.")
     st.stop()
-live.show_comparison(entries)
+comparison.show_comparison(entries)
