@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from app.figures import ACC_AXIS, MATRIX_SCALE, _layout, colour, dash
+from app.figures import ACC_AXIS, MATRIX_SCALE, colour, dash, layout
 
 LAYER_AXIS = "layer (1 = first hidden layer)"
 RANK_AXIS = "numerical rank of the representations"
@@ -106,7 +106,7 @@ def figure_tunnel(result: Mapping, title: str = "", height: int = 420) -> go.Fig
         secondary_y=True,
     )
     fig.update_layout(legend={"orientation": "h", "y": -0.25})
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def figure_cka(
@@ -134,7 +134,7 @@ def figure_cka(
     )
     fig.update_xaxes(title_text=x_title, type="category")
     fig.update_yaxes(title_text=y_title, type="category", autorange="reversed")
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def figure_rank_lines(
@@ -158,7 +158,7 @@ def figure_rank_lines(
         )
     fig.update_xaxes(title_text=LAYER_AXIS, dtick=1)
     fig.update_yaxes(title_text=RANK_AXIS, rangemode="tozero")
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def figure_repforget(result: Mapping, title: str = "", height: int = 600) -> go.Figure:
@@ -230,4 +230,4 @@ def figure_repforget(result: Mapping, title: str = "", height: int = 600) -> go.
     fig.update_layout(
         legend={"orientation": "h", "y": -0.12, "title": {"text": "probe / images of"}}
     )
-    return _layout(fig, title, height)
+    return layout(fig, title, height)

@@ -50,7 +50,14 @@ def png_config(filename: str) -> dict:
     }
 
 
-def _layout(fig: go.Figure, title: str = "", height: int = 380) -> go.Figure:
+def legend_below(fig: go.Figure) -> go.Figure:
+    """The legend in a row under the plot: long names beside it squeezed the plot itself."""
+    fig.update_layout(legend={"orientation": "h", "y": -0.22, "x": 0, "yanchor": "top"})
+    fig.update_layout(margin={"b": 110})
+    return fig
+
+
+def layout(fig: go.Figure, title: str = "", height: int = 380) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left"} if title else None,
         height=height,
@@ -92,7 +99,7 @@ def figure_r_heatmap(
     )
     fig.update_xaxes(title_text="evaluated on task i", type="category", side="bottom")
     fig.update_yaxes(title_text="after training task t", type="category", autorange="reversed")
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def task_ends(curves: Mapping) -> list[int]:
@@ -144,7 +151,7 @@ def figure_task_curves(
         )
     fig.update_xaxes(title_text=STEP_AXIS, rangemode="tozero")
     fig.update_yaxes(title_text=ACC_AXIS, range=[0, 1.02])
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def svg_task_curves(
@@ -325,7 +332,7 @@ def figure_stability_plasticity(
     fig.update_xaxes(title_text=NEW_TASK_AXIS, range=list(SCATTER_RANGE))
     fig.update_yaxes(title_text=OLD_TASK_AXIS, range=list(SCATTER_RANGE))
     fig.update_layout(legend={"orientation": "h", "y": -0.2, "x": 0})
-    fig = _layout(fig, title, height)
+    fig = layout(fig, title, height)
     fig.update_layout(margin={"b": 90})  # the legend under the x-axis title
     return fig
 
@@ -374,7 +381,7 @@ def figure_compare_curves(
     )
     fig.update_xaxes(title_text=STEP_AXIS, rangemode="tozero")
     fig.update_yaxes(title_text=f"{what} (0–1)", range=[0, 1.02])
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 # -- sweeps --------------------------------------------------------------------------------------
@@ -450,7 +457,7 @@ def figure_sweep(
     if not numeric:
         fig.update_layout(barmode="group")
     fig.update_layout(legend={"title": {"text": ", ".join(b.rsplit(".", 1)[-1] for b in by)}})
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 # -- softmax lab -----------------------------------------------------------------------------
@@ -473,23 +480,22 @@ def figure_softmax_rank(curve: Mapping, title: str = "", height: int = 380) -> g
             line={"color": colour(0)},
         )
     )
-    fig.add_hline(
-        y=curve["argmax_rank"],
-        line={"dash": "dash", "color": colour(1)},
-        annotation_text=f"c → ∞: rank of the one-hot argmax = {curve['argmax_rank']}",
-        annotation_position="top right",
-    )
-    fig.add_hline(
-        y=1,
-        line={"dash": "dot", "color": colour(2)},
-        annotation_text="c → 0: uniform columns, rank 1",
-        annotation_position="bottom left",
-    )
+    # The two limits as legend entries, not annotations: a label on the plot sat on the lines.
+    c = [curve["c"][0], curve["c"][-1]]
+    for y, name, style, k in (
+        (curve["argmax_rank"], f"c → ∞: one-hot argmax, rank {curve['argmax_rank']}", "dash", 1),
+        (1, "c → 0: uniform columns, rank 1", "dot", 2),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=c, y=[y, y], mode="lines", name=name, line={"dash": style, "color": colour(k)}
+            )
+        )
     _log_c_axis(fig)
     fig.update_yaxes(
         title_text=f"numerical rank (σ > {curve.get('rel_tol', 1e-3):g}·σ₁)", rangemode="tozero"
     )
-    return _layout(fig, title, height)
+    return legend_below(layout(fig, title, height))
 
 
 def figure_singular_values(
@@ -524,7 +530,7 @@ def figure_singular_values(
     if x_title:
         fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="singular value (log scale)", type="log", exponentformat="power")
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def figure_gap_bound(curve: Mapping, title: str = "", height: int = 380) -> go.Figure:
@@ -550,7 +556,7 @@ def figure_gap_bound(curve: Mapping, title: str = "", height: int = 380) -> go.F
     )
     _log_c_axis(fig)
     fig.update_yaxes(title_text="spectral gap σ₁ − σ_n (no unit)", rangemode="tozero")
-    return _layout(fig, title, height)
+    return legend_below(layout(fig, title, height))
 
 
 def figure_inner_products(ip: Mapping, title: str = "", height: int = 380) -> go.Figure:
@@ -596,7 +602,7 @@ def figure_inner_products(ip: Mapping, title: str = "", height: int = 380) -> go
         )
     _log_c_axis(fig)
     fig.update_yaxes(title_text="⟨m_i, m_j⟩ of two softmax columns", range=[-0.02, 1.02])
-    return _layout(fig, title, height)
+    return legend_below(layout(fig, title, height))
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -610,20 +616,27 @@ def figure_toy_rank(
     """Rank of the toy's output over gradient-descent iterations, one line per loss."""
     key = "rank_centered" if centered else "rank"
     fig = go.Figure()
+    n = len(results)
     for k, (loss, res) in enumerate(results.items()):
+        # Ranks are whole numbers and two losses often share one (MSE and the dynamic
+        # temperature both end at d): each line is lifted a hair, so none hides another;
+        # the hover shows the true rank.
+        lift = (k - (n - 1) / 2) * 0.08
         fig.add_trace(
             go.Scatter(
                 x=res["iteration"],
-                y=res[key],
+                y=[r + lift for r in res[key]],
+                customdata=res[key],
                 mode="lines",
                 name=loss,
-                line={"color": colour(k), "shape": "hv", "dash": dash(k)},
+                line={"color": colour(k), "shape": "hv", "dash": dash(k), "width": 3 - k * 0.7},
+                hovertemplate=f"{loss}<br>iteration %{{x}}<br>rank %{{customdata}}<extra></extra>",
             )
         )
     fig.update_xaxes(title_text="iteration (full-batch gradient steps)")
     what = "rank of the centred logits" if centered else "rank of the logits A = W₃W₂W₁"
     fig.update_yaxes(title_text=f"{what} (σ > 10⁻³·σ₁)", rangemode="tozero", dtick=1)
-    return _layout(fig, title, height)
+    return layout(fig, title, height)
 
 
 def figure_toy_singular_values(
@@ -661,4 +674,4 @@ def figure_perturbation(
         )
     fig.update_xaxes(title_text="noise σ (standard deviation per coordinate)")
     fig.update_yaxes(title_text=ACC_AXIS, range=[0, 1.02])
-    return _layout(fig, title, height)
+    return layout(fig, title, height)

@@ -62,7 +62,7 @@ COURSE_P = (0.5, 0.5)
 COURSE_Q = (0.1, 0.9)
 
 
-def _log(x: np.ndarray, unit: str) -> np.ndarray:
+def log_in(x: np.ndarray, unit: str) -> np.ndarray:
     if unit not in UNITS:
         raise ValueError(f"unit must be one of {', '.join(UNITS)}, got {unit!r}")
     with np.errstate(divide="ignore"):
@@ -99,7 +99,7 @@ def _plogq(p: np.ndarray, q: np.ndarray, unit: str) -> np.ndarray:
     """p_i · log q_i per outcome, with 0 · log(anything) = 0 (an impossible outcome adds nothing)."""
     out = np.zeros_like(p)
     on = p > 0
-    out[on] = p[on] * _log(q[on], unit)
+    out[on] = p[on] * log_in(q[on], unit)
     return out
 
 
@@ -142,8 +142,8 @@ def information_terms(p, q, unit: str = "bits") -> dict:
             "outcome": i,
             "p": float(a[i]),
             "q": float(b[i]),
-            "surprise_p": float(-_log(a[i : i + 1], unit)[0]),
-            "surprise_q": float(-_log(b[i : i + 1], unit)[0]),
+            "surprise_p": float(-log_in(a[i : i + 1], unit)[0]),
+            "surprise_q": float(-log_in(b[i : i + 1], unit)[0]),
             "h_p": float(h_p[i]),
             "h_pq": float(h_pq[i]),
             "kl_pq": float(kl_pq[i]),

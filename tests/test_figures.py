@@ -76,7 +76,9 @@ def test_softmax_figures_show_the_curve():
     curve = softmax_rank_curve(n=8, c_values=[1e-3, 1.0, 1e3, 1e6])
     fig = figures.figure_softmax_rank(curve)
     assert list(fig.data[0].y) == curve["rank"] and fig.layout.xaxis.type == "log"
-    assert fig.layout.shapes[0].y0 == curve["argmax_rank"]
+    limits = {t.name: list(t.y) for t in fig.data[1:]}  # legend entries, not labels on the lines
+    assert [curve["argmax_rank"]] * 2 in limits.values() and [1, 1] in limits.values()
+    assert not fig.layout.annotations and fig.layout.legend.orientation == "h"
     sv = figures.figure_singular_values(curve["c"], curve["singular_values"])
     assert len(sv.data) == 8 and sv.layout.yaxis.type == "log"
     assert sv.data[0].y[0] == pytest.approx(curve["singular_values"][0][0])
@@ -98,7 +100,11 @@ def test_toy_figures_show_every_loss():
     results = {loss: run_toy(loss, iters=200, record_every=20) for loss in ("mse", "ce")}
     fig = figures.figure_toy_rank(results)
     assert [t.name for t in fig.data] == ["mse", "ce"]
-    assert list(fig.data[1].y) == results["ce"]["rank"]
+    assert list(fig.data[1].customdata) == results["ce"]["rank"]  # the true ranks, hovered
+    # equal ranks are drawn apart (a lift under a tenth), so no line hides another
+    lifted = [y - r for y, r in zip(fig.data[0].y, results["mse"]["rank"], strict=True)]
+    assert all(-0.1 < d < 0 for d in lifted)
+    assert all(y - r > 0 for y, r in zip(fig.data[1].y, results["ce"]["rank"], strict=True))
     sv = figures.figure_toy_singular_values(results["ce"], post=True)
     assert len(sv.data) == 5 and "post-softmax" in sv.layout.yaxis.title.text
     pert = {k: perturbation_accuracy(v, sigmas=[0.0, 1.0], k=50) for k, v in results.items()}

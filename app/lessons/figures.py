@@ -41,11 +41,11 @@ def _layout(fig: go.Figure, title: str = "", height: int = 360) -> go.Figure:
 def figure_surprise(prob: float, unit: str = "bits") -> go.Figure:
     """−log p over p ∈ (0, 1], with the chosen probability marked."""
     p = np.linspace(0.005, 1.0, 200)
-    s = -teaching._log(p, unit)
+    s = -teaching.log_in(p, unit)
     fig = go.Figure(
         go.Scatter(x=p, y=s, mode="lines", name="surprise −log p", line={"color": colour(0)})
     )
-    here = float(-teaching._log(np.array([prob]), unit)[0])
+    here = float(-teaching.log_in(np.array([prob]), unit)[0])
     fig.add_trace(
         go.Scatter(
             x=[prob],
