@@ -30,13 +30,15 @@ from app import share
 from app.references import link_mentions
 from engine.config import (
     BENCHMARKS,
-    PRESETS,
+    OWN_TEST_SPLIT,
     SCENARIOS,
     ConfigError,
     DataConfig,
     ExperimentConfig,
     ModelConfig,
     TrainConfig,
+    is_folder,
+    preset_of,
 )
 from engine.runner import prepare
 from engine.settings import MAX_TEXT
@@ -59,7 +61,7 @@ SHOWN_IF = {
     "data.synthetic_shape": ("data.benchmark", ("synthetic",)),
     "data.synthetic_classes": ("data.benchmark", ("synthetic",)),
     "data.synthetic_noise": ("data.benchmark", ("synthetic",)),
-    "data.test_fraction": ("data.benchmark", ("split-digits", "split-mnist5k", "synthetic")),
+    "data.test_fraction": ("data.benchmark", OWN_TEST_SPLIT),  # and folder:PATH (see show)
     "model.width_factor": (
         "model.arch",
         ("vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34"),
@@ -288,6 +290,8 @@ def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
     if hosted_caps is not None and hosted_caps.benchmarks is not None:
         allowed = tuple(b for b in BENCHMARKS if b in hosted_caps.benchmarks)
     bench_now = value("data.benchmark")
+    if hosted_caps is None and is_folder(bench_now):
+        allowed = (*allowed, bench_now)  # local mode: the link's own images are a choice too
     benchmark = sb.selectbox(
         "benchmark",
         allowed,
@@ -304,7 +308,11 @@ def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
         key="cfg:scenario",
         help=ExperimentConfig.model_fields["scenario"].description,
     )
-    preset = PRESETS[benchmark]
+    try:
+        preset = preset_of(benchmark)  # a folder's reads its files (memoized)
+    except ConfigError as err:  # a folder that went away or went bad since the link was read
+        st.error(str(err))
+        benchmark, preset = allowed[0], preset_of(allowed[0])
     chosen: dict[str, Any] = {"data.benchmark": benchmark}
 
     def effective(path: str) -> Any:
@@ -315,6 +323,8 @@ def experiment_sidebar(hosted_caps=None, sync_url: bool = True) -> Selection:
         return preset.get(section, {}).get(name, value(path))
 
     def show(path: str) -> bool:
+        if path == "data.test_fraction" and is_folder(effective("data.benchmark")):
+            return True
         dep = SHOWN_IF.get(path)
         return dep is None or effective(dep[0]) in dep[1]
 

@@ -12,23 +12,62 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from engine import settings
-from engine.data.catalog import BENCHMARK_NAMES, CATALOG, EMBEDDED, OWN_TEST_SPLIT  # noqa: F401 (EMBEDDED re-exported)
+from engine import plugins, settings
+from engine.data.benchmark import facts_of
+from engine.data.catalog import (  # noqa: F401 (EMBEDDED re-exported)
+    BENCHMARK_NAMES,
+    CATALOG,
+    EMBEDDED,
+    FOLDER_PREFIX,
+    OWN_TEST_SPLIT,
+    is_folder,
+)
+from engine.data.folder import canonical_name
 from engine.errors import ConfigError
+from engine.models import ARCHS
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES, scenario_problem
 from engine.version import ENGINE_VERSION
 
+# Built-in benchmarks and plugins' (engine.plugins loaded them when the catalog was imported);
+# `folder:PATH` names the user's own images besides these.
 BENCHMARKS = BENCHMARK_NAMES
 SCENARIOS = ("task", "domain", "class")
-ARCHS = ("mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34")
+FOLDER_HELP = "folder:PATH (a folder of class subfolders of images, or one .npz of x and y)"
 
-Benchmark = Literal[BENCHMARK_NAMES]  # type: ignore[valid-type]
+
+def check_benchmark(name: str) -> str:
+    """A benchmark name the config accepts: one of the catalog's, or ``folder:PATH`` (local
+    mode only: on a hosted server it would read a path of the server). Reads no file."""
+    if name in CATALOG:
+        return name
+    if is_folder(name):
+        if plugins.hosted():
+            raise ValueError(
+                "folder benchmarks read a path on this machine and are off on a hosted demo; "
+                "pick one of the demo's benchmarks"
+            )
+        if not name.removeprefix(FOLDER_PREFIX).strip():
+            raise ValueError("folder: needs a path, e.g. folder:/data/my-images")
+        return name
+    raise ValueError(f"not a benchmark; allowed: {', '.join(CATALOG)}, or {FOLDER_HELP}")
+
+
+Benchmark = Annotated[str, AfterValidator(check_benchmark)]
 Scenario = Literal["task", "domain", "class"]
-Arch = Literal["mlp", "cnn", "vgg11", "vgg13", "vgg16", "vgg19", "resnet18", "resnet34"]
+Arch = Literal[ARCHS]  # type: ignore[valid-type]  # built-ins and plugins' (engine.models)
 
 
 class _Section(BaseModel):
@@ -39,7 +78,7 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     benchmark: Benchmark = Field(
         "split-digits",
-        description="Dataset split into tasks; split-digits and split-mnist5k work offline",
+        description="Dataset split into tasks; split-digits and split-mnist5k work offline; folder:PATH reads your own images (a folder of class subfolders, or one .npz of x and y)",
     )
     split: str | None = Field(
         None,
@@ -62,13 +101,13 @@ class DataConfig(_Section):
         0.2,
         ge=0.05,
         le=0.5,
-        description="Held-out share for the embedded and synthetic sets (fixed, stratified)",
+        description="Held-out share for the embedded, synthetic and folder sets (fixed, stratified)",
     )
     synthetic_n: int = Field(
         10_000, ge=20, le=200_000, description="synthetic: number of images (train + test)"
     )
     synthetic_shape: str = Field(
-        "1x28x28", pattern=r"^\d{1,3}x\d{1,3}x\d{1,3}$", description="synthetic: image shape CxHxW"
+        "1x28x28", description="synthetic: image shape CxHxW, each side 1…999"
     )
     synthetic_classes: int = Field(10, ge=2, le=100, description="synthetic: number of classes")
     synthetic_noise: float = Field(
@@ -77,6 +116,13 @@ class DataConfig(_Section):
         le=100.0,
         description="synthetic: noise std around each class prototype (higher = harder)",
     )
+
+    @field_validator("synthetic_shape")
+    @classmethod
+    def _shape(cls, v: str) -> str:
+        if not re.fullmatch(r"[1-9]\d{0,2}x[1-9]\d{0,2}x[1-9]\d{0,2}", v.strip()):
+            raise ValueError("expected CxHxW with each side 1…999, e.g. 1x28x28 or 3x32x32")
+        return v.strip()
 
 
 class ModelConfig(_Section):
@@ -156,16 +202,20 @@ class ExperimentConfig(_Section):
         return self
 
 
-# Benchmark facts come from the one table in engine.data.catalog.
-N_CLASSES = {name: f.n_classes for name, f in CATALOG.items() if f.n_classes is not None}
+# Benchmark facts come from the one table in engine.data.catalog (a folder's from its files).
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {name: f.preset for name, f in CATALOG.items()}
+
+
+def preset_of(benchmark: str) -> dict[str, dict[str, Any]]:
+    """The training preset of any benchmark name (a folder's depends on its images: reads it)."""
+    return facts_of(benchmark).preset
 
 
 def n_classes(data: DataConfig) -> int:
     """Classes in the underlying dataset (before any split)."""
     if data.benchmark == "synthetic":
         return data.synthetic_classes
-    return N_CLASSES[data.benchmark]
+    return facts_of(data.benchmark).n_classes
 
 
 def task_sizes(data: DataConfig) -> list[int] | None:
@@ -199,9 +249,16 @@ def resolve(cfg: ExperimentConfig, device: str | None = None) -> ExperimentConfi
     Idempotent: resolving a resolved config changes nothing.
     """
     raw = cfg.model_dump()
-    preset = PRESETS[cfg.data.benchmark]
+    facts = facts_of(cfg.data.benchmark)  # a folder: ConfigError here when it is not usable
+    if is_folder(cfg.data.benchmark):  # its absolute path and content tag: new files, new key
+        raw["data"]["benchmark"] = canonical_name(cfg.data.benchmark)
     for section in ("data", "model", "train"):
-        for name, value in preset[section].items():
+        for name, value in facts.preset[section].items():
+            if name not in raw[section]:
+                raise ConfigError(
+                    f"data.benchmark: the preset of {facts.name!r} sets {section}.{name}, "
+                    "which is not a setting"
+                )
             if raw[section][name] is None:
                 raw[section][name] = value
     data = raw["data"]
@@ -234,7 +291,7 @@ def resolve(cfg: ExperimentConfig, device: str | None = None) -> ExperimentConfi
     if cfg.data.benchmark != "synthetic":
         for name in ("synthetic_n", "synthetic_shape", "synthetic_classes", "synthetic_noise"):
             data[name] = DataConfig.model_fields[name].default
-    if cfg.data.benchmark not in OWN_TEST_SPLIT:
+    if not facts.own_test_split:
         data["test_fraction"] = DataConfig.model_fields["test_fraction"].default
     if raw["model"]["arch"] == "mlp":
         for name in ("width_factor", "skips", "batch_norm"):
@@ -261,11 +318,12 @@ def format_error(err: ValidationError) -> str:
     loc = ".".join(str(p) for p in first["loc"] if not (isinstance(p, str) and p in STRATEGY_NAMES))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "union_tag_invalid":
-        return f"strategy.name: {first['input'].get('name')!r} is not a strategy; allowed: {', '.join(STRATEGY_NAMES)}"
+        name = settings.echo(first["input"].get("name"))
+        return f"strategy.name: {name} is not a strategy; allowed: {', '.join(STRATEGY_NAMES)}"
     if first["type"] == "extra_forbidden":
         return f"{loc}: unknown setting"
     got = first.get("input")
-    tail = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+    tail = f" (got {settings.echo(got)})" if got is not None and not isinstance(got, dict) else ""
     return f"{loc}: {msg}{tail}" if loc else f"{msg}{tail}"
 
 

@@ -1,10 +1,11 @@
 """What training a resolved config will cost, from the config alone.
 
-Shapes come from the benchmark catalog and a model built on PyTorch's ``meta`` device (no
-weights allocated, so a 4-billion-parameter request costs nothing to estimate); steps come from
-the strategy's declared plan (phases, samples per phase, batch growth); memory adds the data on
-the device, weights, gradients, optimizer state, the strategy's copies and buffers, and the
-activations of one batch. Hosted caps compare these numbers (engine.caps) before anything runs.
+Shapes come from the benchmark catalog (a folder benchmark's from its files' headers) and a
+model built on PyTorch's ``meta`` device (no weights allocated, so a 4-billion-parameter request
+costs nothing to estimate); steps come from the strategy's declared plan (phases, samples per
+phase, batch growth); memory adds the data on the device, weights, gradients, optimizer state,
+the strategy's copies and buffers, and the activations of one batch. Hosted caps compare these
+numbers (engine.caps) before anything runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 
 from engine.config import ExperimentConfig, n_classes, task_sizes
-from engine.data.catalog import CATALOG
+from engine.data.benchmark import facts_of
 from engine.errors import ConfigError
 from engine.kinds.base import Cost
 from engine.models import build_model
@@ -31,12 +32,12 @@ def input_shape(data) -> tuple[int, int, int]:
     if data.benchmark == "synthetic":
         c, h, w = (int(s) for s in data.synthetic_shape.split("x"))
         return (c, h, w)
-    return CATALOG[data.benchmark].input_shape
+    return facts_of(data.benchmark).input_shape  # a folder's: from its headers, memoized
 
 
 def pool_sizes(data) -> tuple[float, float]:
     """(training images, test images) of the whole dataset before the task split."""
-    facts = CATALOG[data.benchmark]
+    facts = facts_of(data.benchmark)
     if data.benchmark == "synthetic":
         total = float(data.synthetic_n)
     elif facts.own_test_split:

@@ -23,15 +23,22 @@ Granularity, compared with the thesis (seed 003, 5.8.1):
 Inputs of any size work: MLPs flatten; VGG and the small CNN max-pool only while the spatial size
 is at least 2 (so 8×8 digits and 28×28 MNIST pass through VGG-19), and every conv net ends in
 global average pooling, so the head's input is always the last layer's channel count.
+
+Builders are looked up by name in :data:`BUILDERS`; a plugin (engine.plugins) adds its own, whose
+``build(cfg, input_shape, n_outputs)`` returns a ProbedModel like the ones here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+from engine import plugins
 
 VGG_CONFIGS: dict[str, list[list[int]]] = {
     # Convs per stage and their base channel counts; a max-pool closes each stage.
@@ -48,7 +55,7 @@ VGG_CONFIGS: dict[str, list[list[int]]] = {
 }
 RESNET_BLOCKS: dict[str, list[int]] = {"resnet18": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 RESNET_CHANNELS = [64, 128, 256, 512]
-ARCHS = ("mlp", "cnn", *VGG_CONFIGS, *RESNET_BLOCKS)
+ARCHS = ("mlp", "cnn", *VGG_CONFIGS, *RESNET_BLOCKS)  # and the plugins' (see BUILDERS)
 
 
 def scaled(channels: int, factor: float) -> int:
@@ -267,26 +274,63 @@ def _resnet(cfg, input_shape, n_outputs) -> ProbedModel:
     return ProbedModel(cfg.arch, names, layers, neck, c, n_outputs, input_shape)
 
 
+Builder = Callable[[Any, tuple[int, int, int], int], ProbedModel]
+
+# arch → builder(cfg, input_shape, n_outputs); plugins (engine.plugins, group
+# ``forgetting_explorer.models``: ``ARCH`` and ``build``) add theirs after the built-ins.
+BUILDERS: dict[str, Builder] = {
+    "mlp": _mlp,
+    "cnn": _cnn,
+    **{arch: _vgg for arch in VGG_CONFIGS},
+    **{arch: _resnet for arch in RESNET_BLOCKS},
+}
+BUILT_IN = tuple(BUILDERS)
+ARCH_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+PLUGIN_ARCHS: dict[str, str] = {}  # arch → the label of the plugin that registered it
+
+
+def _register_plugin(plugin: plugins.Plugin, obj: Any) -> None:
+    global ARCHS
+    missing = [a for a in plugins.PROVIDES["models"] if not hasattr(obj, a)]
+    if missing:
+        plugins.report(plugin, f"has no {' or '.join(missing)} (a model needs both)")
+        return
+    arch = obj.ARCH
+    if not isinstance(arch, str) or not ARCH_PATTERN.fullmatch(arch):
+        plugins.report(plugin, f"ARCH {arch!r} is not lower-case letters, digits, - and _")
+    elif arch in BUILDERS:
+        owner = "a built-in model" if arch in BUILT_IN else "another plugin"
+        plugins.report(plugin, f"model name {arch!r} is taken by {owner}")
+    elif not callable(obj.build):
+        plugins.report(plugin, "build is not callable")
+    else:
+        BUILDERS[arch] = obj.build
+        PLUGIN_ARCHS[arch] = plugin.label()
+        ARCHS = tuple(BUILDERS)
+
+
 def build_model(
     cfg, input_shape: tuple[int, int, int], n_outputs: int, init: bool = True
 ) -> ProbedModel:
     """Build the model ``cfg.arch`` for inputs of shape (C, H, W) with ``n_outputs`` logits.
 
     Reads ``cfg.arch``, ``cfg.depth`` and ``cfg.width`` (MLP, small CNN), ``cfg.width_factor``
-    (VGG, ResNet), ``cfg.skips`` (ResNet) and ``cfg.batch_norm`` (CNN, VGG, ResNet).
-    Deterministic given ``torch.manual_seed``. ``init=False`` skips He initialisation, for
-    shape-only models on the meta device (cost estimates).
+    (VGG, ResNet), ``cfg.skips`` (ResNet) and ``cfg.batch_norm`` (CNN, VGG, ResNet); a plugin's
+    builder reads what it documents. Deterministic given ``torch.manual_seed``. ``init=False``
+    skips He initialisation, for shape-only models on the meta device (cost estimates).
     """
-    if cfg.arch == "mlp":
-        model = _mlp(cfg, input_shape, n_outputs)
-    elif cfg.arch == "cnn":
-        model = _cnn(cfg, input_shape, n_outputs)
-    elif cfg.arch in VGG_CONFIGS:
-        model = _vgg(cfg, input_shape, n_outputs)
-    elif cfg.arch in RESNET_BLOCKS:
-        model = _resnet(cfg, input_shape, n_outputs)
-    else:
-        raise ValueError(f"unknown arch {cfg.arch!r}; allowed: {', '.join(ARCHS)}")
+    builder = BUILDERS.get(cfg.arch)
+    if builder is None:
+        raise ValueError(f"unknown arch {cfg.arch!r}; allowed: {', '.join(BUILDERS)}")
+    model = builder(cfg, tuple(input_shape), n_outputs)
+    if not isinstance(model, ProbedModel):
+        where = PLUGIN_ARCHS.get(cfg.arch, "its builder")
+        raise TypeError(
+            f"model.arch: {where} built a {type(model).__name__}, not an engine.models.ProbedModel"
+        )
     if init:
         init_hidden(model)
     return model
+
+
+plugins.connect("models", _register_plugin)

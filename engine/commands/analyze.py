@@ -23,7 +23,7 @@ from tqdm import tqdm
 from engine import kinds
 from engine.analysis import recorded
 from engine.commands import check_writable, write_json
-from engine.commands.run import waiting_line
+from engine.commands.run import benchmark_name, waiting_line
 from engine.config import BENCHMARKS
 from engine.errors import ConfigError, DataUnavailable
 from engine.executor import execute
@@ -58,7 +58,10 @@ def add_parser(subs) -> None:
     )
     p.add_argument("kind", choices=EXPERIMENTS + VIEWS)
     p.add_argument(
-        "--benchmark", choices=BENCHMARKS, help="dataset (default: the experiment's, split-digits)"
+        "--benchmark",
+        type=benchmark_name,
+        metavar="BENCHMARK",
+        help=f"dataset: {', '.join(BENCHMARKS)} or folder:PATH (default: the experiment's)",
     )
     p.add_argument("--epochs", type=int, help="training epochs (per task for sequences)")
     p.add_argument("--seed", type=int, help="seed of initialisation and shuffling")

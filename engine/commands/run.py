@@ -6,6 +6,7 @@ contract document of ARCHITECTURE.md.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from tqdm import tqdm
@@ -13,14 +14,17 @@ from tqdm import tqdm
 from engine.commands import check_writable, write_json
 from engine.config import (
     BENCHMARKS,
+    FOLDER_HELP,
     SCENARIOS,
     DataConfig,
     ModelConfig,
     TrainConfig,
     apply_overrides,
+    check_benchmark,
 )
 from engine.errors import DataUnavailable
 from engine.runner import prepare, run
+from engine.settings import echo
 from engine.strategies import PARAMS_MODELS, STRATEGY_NAMES
 
 
@@ -57,15 +61,19 @@ def _range(field) -> str:
 
 
 def add_parser(subs) -> None:
-    import argparse
-
     p = subs.add_parser(
         "run",
         help="train a strategy on a benchmark and print R",
         epilog=_settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--benchmark", choices=BENCHMARKS, default="split-digits")
+    p.add_argument(
+        "--benchmark",
+        type=benchmark_name,
+        default="split-digits",
+        metavar="NAME",
+        help=f"{', '.join(BENCHMARKS)}, or {FOLDER_HELP} (default split-digits)",
+    )
     p.add_argument("--scenario", choices=SCENARIOS, default="class")
     p.add_argument("--strategy", choices=STRATEGY_NAMES, default="naive")
     p.add_argument("--epochs", type=int, help="epochs per task (default: the benchmark's preset)")
@@ -82,6 +90,14 @@ def add_parser(subs) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute and do not store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
+
+
+def benchmark_name(text: str) -> str:
+    """--benchmark's value: a catalog name or folder:PATH (argparse's one-line error if not)."""
+    try:
+        return check_benchmark(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err} (got {echo(text)})") from None
 
 
 def config_from_args(args) -> dict:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.data.catalog import CATALOG
+from engine.data import folder
+from engine.data.catalog import CATALOG, BenchmarkFacts, is_folder
 from engine.data.raw import RawData, data_dir
 
 
@@ -59,11 +60,22 @@ class Benchmark:
         return torch.cat(parts)
 
 
+def facts_of(name: str) -> BenchmarkFacts:
+    """The facts of any benchmark name: the catalog's (built-in or a plugin's), or a folder's
+    (``folder:PATH``, read from its files; ConfigError when it is not usable)."""
+    return folder.facts(name) if is_folder(name) else CATALOG[name]
+
+
 def load_raw_data(data_cfg) -> RawData:
-    """The raw dataset behind a benchmark name (embedded, synthetic or torchvision)."""
+    """The raw dataset behind a benchmark name (embedded, synthetic, torchvision, a plugin's
+    loader, or a folder of the user's images)."""
     from engine.data import embedded
 
     name = data_cfg.benchmark
+    if is_folder(name):
+        return folder.load(name, data_cfg.test_fraction)
+    if CATALOG[name].loader is not None:
+        return CATALOG[name].loader(data_cfg)
     if name == "split-digits":
         return embedded.load_digits(data_cfg.test_fraction)
     if name == "split-mnist5k":
