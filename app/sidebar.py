@@ -404,13 +404,23 @@ def _strategy_label(name: str) -> str:
     return name if len(scenarios) == 3 else f"{name} ({'/'.join(scenarios)} only)"
 
 
+BOUND = ("v_tab",)  # query parameters a widget keeps itself (st.tabs(bind="query-params"))
+
+
 def sync_query(raw: dict, view: dict | None = None) -> None:
-    """Put the config (and the page's view parameters) in the URL, so the link reproduces it."""
+    """Put the config (and the page's view parameters) in the URL, so the link reproduces it.
+    Parameters bound to a widget are the widget's to set: touching them is an error."""
     want = share.config_to_query(raw)
     want.update({f"{share.VIEW_PREFIX}{k}": share.format_value(v) for k, v in (view or {}).items()})
-    have = {k: st.query_params[k] for k in st.query_params}
-    if have != want:
-        st.query_params.from_dict(want)
+    have = {k: st.query_params[k] for k in st.query_params if k not in BOUND}
+    want = {k: v for k, v in want.items() if k not in BOUND}
+    if have == want:
+        return
+    for k in [k for k in have if k not in want]:
+        del st.query_params[k]
+    for k, v in want.items():
+        if have.get(k) != v:
+            st.query_params[k] = v
 
 
 def view_default(name: str, default: Any) -> Any:

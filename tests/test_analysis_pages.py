@@ -141,3 +141,18 @@ def test_representations_drift_of_a_recorded_run(monkeypatch):
         if json.loads(c.proto.spec)["layout"]["title"]["text"].startswith("CKA: after task 1")
     )
     assert np.allclose(ab["data"][0]["z"], cka_matrix(recs[0]["acts"], recs[-1]["acts"]))
+
+
+@pytest.mark.parametrize(
+    ("page", "tab"),
+    [
+        ("representations", "Representation forgetting (3 models)"),
+        ("softmax", "Deep-linear toy"),
+    ],
+)
+def test_a_link_opens_a_tab_and_keeps_its_settings(page, tab):
+    """The tab is in the link (bound to the tabs widget); writing the page's other settings
+    into the URL must not touch it (Streamlit refuses to set a bound parameter)."""
+    at = open_page(page, {"v_tab": tab, "benchmark": "split-digits", "epochs": 3})
+    assert at.query_params["v_tab"] == tab
+    assert at.query_params["epochs"] == "3"

@@ -195,6 +195,4 @@ with tab_rf:
 
 view = {"n": int(n)} if int(n) != record.Spec.model_fields["n"].default else {}
 view |= view_params.view_query(rf_raw, RF_LINKED, repforget.Spec().model_dump(mode="json"))
-if st.query_params.get("v_tab"):
-    view["tab"] = st.query_params["v_tab"]
 sync_query(sel.raw, view=view)

@@ -266,6 +266,4 @@ with tab_temp:
 
 view = view_params.view_query(sm, SOFTMAX_LINKED, sm_defaults)
 view |= view_params.view_query(ty, TOY_LINKED, toy_defaults)
-if st.query_params.get("v_tab"):
-    view["tab"] = st.query_params["v_tab"]
 sync_query(current_raw(), view=view)
