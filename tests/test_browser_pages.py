@@ -43,6 +43,7 @@ def test_screenshots_of_the_analysis_pages(tmp_path, monkeypatch):
         ("repforget", {"data": {"benchmark": "split-digits"}}),
         ("softmax", {}),
         ("toy", {}),
+        ("lesson-curvature", {}),  # the EWC lesson's network, as its steps ask for it
     ):
         execute(kind, raw, store=store)
     with (
@@ -63,6 +64,7 @@ def test_screenshots_of_the_analysis_pages(tmp_path, monkeypatch):
                 ),
                 ("softmax", "/softmax", "peak rank"),
                 ("softmax-toy", "/softmax?v_tab=Deep-linear+toy", "Rank over training"),
+                ("learn", "/learn?v_lesson=ewc-taylor&v_step=3", "share < 0"),
             ):
                 page.goto(f"{url}{path}", wait_until="domcontentloaded")
                 page.get_by_text(shown).first.wait_for(timeout=120_000)
