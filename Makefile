@@ -13,7 +13,7 @@ help:
 	@echo "make test   - set up .venv with the test tools and run the default test suite"
 	@echo "make test-slow - the long tests (multi-seed orderings, thesis-scale checks)"
 	@echo "make bench  - benchmarks against the peers; writes bench/results.md"
-	@echo "make mutate - mutation testing of the metrics and analyses (~30 min; docs/testing.md)"
+	@echo "make mutate - mutation testing of the metrics and analyses (30-40 min on 2 cores; docs/testing.md)"
 	@echo "make lint   - ruff, and the import contract (import-linter)"
 
 $(PY):

@@ -26,7 +26,7 @@ from app.references import ref_link
 from app.tables import shown
 from engine.errors import ConfigError
 from engine.jobs import ACTIVE, FINISHED_WITH_RESULT, JobManager
-from engine.metrics import summarize
+from engine.metrics import stability_plasticity, summarize
 from engine.runner import prepare
 
 NOT_RUN = "not run"
@@ -89,7 +89,7 @@ def comparison_rows(views: list[tuple[Entry, dict]]) -> pd.DataFrame:
         row.update(dict.fromkeys(RATE_COLUMNS))
         if T and len(R) == T:
             s = summarize(R, v.get("baseline"))
-            old, new = figures.stability_plasticity(R)
+            old, new = stability_plasticity(R)
             values = (s["acc"], s["bwt"], s["fwt"], s["forgetting"], s["learning_acc"], old, new)
             row.update(zip(RATE_COLUMNS, values, strict=True))
             skip, _ = meaningless(entry.strategy)
@@ -176,7 +176,7 @@ def draw_comparison(entries: list[Entry]) -> bool:
         for e, v in views:
             R = v.get("R") or []
             if v.get("n_tasks") and len(R) == v["n_tasks"]:
-                old, new = figures.stability_plasticity(R)
+                old, new = stability_plasticity(R)
                 points.append({"label": e.label, "old": old, "new": new})
         if points:
             st.plotly_chart(

@@ -183,17 +183,6 @@ def svg_task_curves(
     )
 
 
-def stability_plasticity(R: Sequence[Sequence[float]]) -> tuple[float, float]:
-    """(old-task accuracy, new-task accuracy) of a complete R.
-
-    old = mean_{i<T} R[T,i] (what is kept of the earlier tasks at the end: stability);
-    new = mean_i R[i,i] (how well each task is learned when it is the new one: plasticity).
-    """
-    m = np.asarray(R, dtype=float)
-    old = float(m[-1, :-1].mean()) if len(m) > 1 else float(m[-1, -1])
-    return old, float(np.diag(m).mean())
-
-
 # Where plotly can put a point's label, in order of preference, as the label box's offset from
 # the point: (x of the box's left edge, y of its top edge) in units of (label width w, label
 # height h, marker radius r); screen y grows downwards.

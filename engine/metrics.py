@@ -60,3 +60,27 @@ def forgetting_per_task(R: Sequence[Sequence[float]]) -> list[float]:
     """FM_i = max_{t<T} R[t,i] − R[T,i] for every task but the last."""
     m = _as_matrix(R)
     return [float(v) for v in (m[:-1, :-1].max(axis=0) - m[-1, :-1])] if len(m) > 1 else []
+
+
+def old_new_accuracy(R: Sequence[Sequence[float]]) -> tuple[float, float]:
+    """(mean accuracy on the earlier tasks, accuracy on the last task), both after the last task.
+
+    old = mean_{i<T} R[T,i], new = R[T,T]; the split a stability-plasticity plot reads.
+    """
+    m = _as_matrix(R)
+    if len(m) < 2:
+        raise ValueError("R needs at least two tasks to split old from new")
+    final = m[-1]
+    return float(final[:-1].mean()), float(final[-1])
+
+
+def stability_plasticity(R) -> tuple[float, float]:
+    """(old-task accuracy, new-task accuracy) of a complete R, the Compare page's scatter.
+
+    old = mean_{i<T} R[T,i] (what is kept of the earlier tasks at the end: stability);
+    new = mean_i R[i,i] (how well each task is learned when it is the new one: plasticity).
+    One task: both are that task's accuracy.
+    """
+    m = np.asarray(R, dtype=float)
+    old = float(m[-1, :-1].mean()) if len(m) > 1 else float(m[-1, -1])
+    return old, float(np.diag(m).mean())

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.metrics import old_new_accuracy
+
 __all__ = [
     "COURSE_P",
     "COURSE_Q",
@@ -453,14 +455,6 @@ def distillation_terms(teacher_logits, student_logits, T: float = 1.0) -> dict:
 # ---------------------------------------------------------------------------------------------
 # 5. Real runs condensed for the lessons (3, 5, 6)
 # ---------------------------------------------------------------------------------------------
-
-
-def old_new_accuracy(R: Sequence[Sequence[float]]) -> tuple[float, float]:
-    """(mean accuracy on the earlier tasks, accuracy on the last task), both after the last task."""
-    final = [float(v) for v in R[-1]]
-    if len(final) < 2:
-        raise ValueError("R needs at least two tasks to split old from new")
-    return float(np.mean(final[:-1])), final[-1]
 
 
 def _summary_row(label: str, result) -> dict:

@@ -1,5 +1,7 @@
 """CKA: the properties users rely on, checked against plain textbook evaluations."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -307,3 +309,186 @@ def test_cuda_matches_cpu(method):
         [torch.tensor(a, dtype=torch.float32, device="cuda") for a in acts], method=method
     )
     assert np.abs(gpu - cpu).max() < 1e-5
+
+
+# ---------------------------------------------------------------------------------------
+# Edges that change a reported number (docs/testing.md: mutation testing)
+# ---------------------------------------------------------------------------------------
+
+
+def test_minibatch_with_unequal_batches_weights_each_by_its_own_size():
+    # 301 samples in 3 batches of 101, 100, 100: each batch's HSIC is normalised by its own
+    # m(m − 3) before averaging (eq. 5.1); equal batches would hide a wrong normaliser.
+    X, Y = relu_layers(n=301)[1:3]
+    want = textbook_minibatch_cka(X, Y, 3)
+    got = cka_matrix([X], [Y], method="minibatch", batch_size=100, seed=None, **F64)
+    assert got[0, 0] == pytest.approx(want, abs=1e-10)
+
+
+def test_minibatch_between_models_with_different_depths():
+    acts = relu_layers(n=200, widths=(8, 16, 12))
+    other = relu_layers(n=200, widths=(10, 6), seed=4)
+    got = cka_matrix(acts, other, method="minibatch", batch_size=50, seed=None, **F64)
+    assert got.shape == (3, 2)
+    for i, a in enumerate(acts):
+        for j, b in enumerate(other):
+            assert got[i, j] == pytest.approx(textbook_minibatch_cka(a, b, 4), abs=1e-10)
+
+
+def test_minibatch_shuffles_with_seed_0_by_default():
+    X, Y = relu_layers(n=200)[1:3]
+    default = cka_matrix([X], [Y], method="minibatch", batch_size=50)
+    assert np.array_equal(default, cka_matrix([X], [Y], method="minibatch", batch_size=50, seed=0))
+    for other_seed in (None, 1):
+        shuffled = cka_matrix([X], [Y], method="minibatch", batch_size=50, seed=other_seed)
+        assert not np.array_equal(default, shuffled)
+
+
+def test_gram_form_with_a_narrow_first_layer():
+    # Wide overall (the Gram form is chosen) but the first layer has fewer features than
+    # samples: n must come from the rows, not the columns.
+    acts = relu_layers(n=60, widths=(3, 400))
+    other = relu_layers(n=60, widths=(500,), seed=2)
+    self_m, cross = cka_matrix(acts, **F64), cka_matrix(acts, other, **F64)
+    assert self_m[0, 1] == pytest.approx(textbook_linear_cka(*acts), abs=1e-10)
+    for i, a in enumerate(acts):
+        assert cross[i, 0] == pytest.approx(textbook_linear_cka(a, other[0]), abs=1e-10)
+    one = cka_matrix(acts[1:], other, **F64)  # a single wide layer on each side
+    assert one[0, 0] == pytest.approx(textbook_linear_cka(acts[1], other[0]), abs=1e-10)
+
+
+def test_feature_form_with_more_than_512_features():
+    X = relu_layers(n=400, widths=(600,))[0]
+    Y = relu_layers(n=400, widths=(8,), seed=3)[0]
+    assert cka_matrix([X], [Y], **F64)[0, 0] == pytest.approx(textbook_linear_cka(X, Y), abs=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("n", "widths"), [(300, (6, 9)), (30, (50, 70))])  # feature; Gram
+def test_results_do_not_depend_on_how_the_work_is_chunked(method, n, widths, monkeypatch):
+    acts = relu_layers(n=n, widths=widths)
+    other = relu_layers(n=n, widths=widths[::-1], seed=5)
+    kw = {"method": method, "batch_size": 10, **F64}
+    whole = [cka_matrix(acts, **kw), cka_matrix(acts, other, **kw)]
+    monkeypatch.setattr(cka, "_BLOCK_ELEMS", 2048)  # several row chunks per form
+    monkeypatch.setattr(cka, "_MAX_DOT", 16)  # several column chunks per inner product
+    chunked = [cka_matrix(acts, **kw), cka_matrix(acts, other, **kw)]
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_float32_handles_activations_near_its_range_limits(method):
+    # Squares of 1e±25 over- or underflow float32; rows are rescaled by a power of two first.
+    X, Y = relu_layers(n=256, widths=(16, 24))
+    want = cka_matrix([X], [Y], method=method, batch_size=64, **F64)[0, 0]
+    for a, b in ((1e-25, 1e25), (1e30, 1e-30)):
+        xs = [torch.tensor(a * X, dtype=torch.float32), torch.tensor(b * Y, dtype=torch.float32)]
+        got = cka_matrix(xs, method=method, batch_size=64)
+        assert got[0, 1] == pytest.approx(want, abs=1e-5)
+        got = cka_matrix(xs[:1], xs[1:], method=method, batch_size=64)
+        assert got[0, 0] == pytest.approx(want, abs=1e-5)
+    tiny = 1e-3 * X  # ||XᵀX|| · ||YᵀY|| well below 1 is still a valid denominator
+    assert linear_cka(tiny, Y) == pytest.approx(linear_cka(X, Y), abs=1e-12)
+
+
+def test_float32_minibatch_of_1024_stays_within_1e5():
+    # One batch of 1024: the <U(K), U(L)> sums run over a million Gram entries, which a plain
+    # float32 dot product gets wrong by ~7e-5; they are accumulated in float64 chunks.
+    acts = [a * 100 + 50 for a in relu_layers(n=1024, widths=(16, 64, 128, 32))]
+    ref = cka_matrix(acts, method="minibatch", batch_size=1024, dtype=torch.float64)
+    f32 = cka_matrix(
+        [torch.tensor(a, dtype=torch.float32) for a in acts], method="minibatch", batch_size=1024
+    )
+    assert np.abs(f32 - ref).max() < 1e-5
+
+
+@pytest.mark.parametrize(("method", "seed"), [("linear", 3), ("minibatch", 5)])
+def test_identical_layers_of_two_models_never_exceed_one(method, seed):
+    # float32 rounding puts HSIC(X, X') a hair above sqrt(HSIC(X, X) HSIC(X', X')) for these
+    # inputs (1 + 2e-16 linear, 1 + 6e-8 minibatch); CKA is reported clipped to at most 1.
+    X = np.random.default_rng(seed).normal(size=(50, 7)).astype(np.float32)
+    got = cka_matrix([X], [X.copy()], method=method, batch_size=16)[0, 0]
+    assert got <= 1.0
+    assert got == pytest.approx(1.0, abs=1e-6)
+
+
+def test_smallest_valid_inputs():
+    X = np.random.default_rng(1).normal(size=(4, 3))
+    assert cka_matrix([X[:2], X[2:]], method="linear")[0, 1] == pytest.approx(1.0)  # n = 2
+    four = cka_matrix([X], [X[:, :2]], method="minibatch", batch_size=4)  # n = m = 4
+    assert np.isfinite(four).all()
+    assert cka_matrix([X], [X], method="minibatch", batch_size=4)[0, 0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_constant_layer_is_nan_without_warnings(method):
+    X = np.random.default_rng(0).normal(size=(64, 4))
+    dead = np.zeros((64, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(linear_cka(X, dead))
+        assert np.isnan(cka_matrix([X, dead], method=method, batch_size=16)[0, 1])
+        assert np.isnan(cka_matrix([X], [dead], method=method, batch_size=16)).all()
+
+
+def test_messages_name_the_argument():
+    X, X11 = np.ones((10, 3)), np.ones((11, 3))
+    scalar = np.float64(1.0)
+    cases = [
+        (lambda: linear_cka(scalar, X), r"^X: activations must have a sample dimension"),
+        (lambda: linear_cka(X, scalar), r"^Y: activations must have a sample dimension"),
+        (lambda: linear_cka(X, X11), r"\(rows\): X has 10, Y has 11$"),
+        (lambda: cka_matrix([X, scalar]), r"^acts_a\[1\]: activations must have a sample"),
+        (lambda: cka_matrix([X], [X, scalar]), r"^acts_b\[1\]: activations must have a sample"),
+        (lambda: cka_matrix([X], [X11]), r"\(rows\): acts_a\[0\] has 10, acts_b\[0\] has 11$"),
+        (lambda: cka_matrix([]), r"^acts_a: no layers given$"),
+        (lambda: cka_matrix([X], []), r"^acts_b: no layers given$"),
+        (lambda: cka_matrix(X), r"^acts_a: expected a list of layer activations"),
+        (lambda: cka_matrix([X], X), r"^acts_b: expected a list of layer activations"),
+        (lambda: cka_drift([]), r"^acts_by_task: no checkpoints given$"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_cka_drift_passes_its_settings_to_cka_matrix():
+    g = np.random.default_rng(8)
+    ckpts = [relu_layers(n=200, widths=(10, 20))]
+    ckpts.append([a + 0.5 * g.normal(size=a.shape) for a in ckpts[-1]])
+    assert np.array_equal(cka_drift(ckpts), cka_drift(ckpts, method="linear"))
+    d = cka_drift(ckpts, method="minibatch", batch_size=40, seed=None)
+    for layer in range(2):
+        want = cka_matrix([c[layer] for c in ckpts], method="minibatch", batch_size=40, seed=None)
+        assert np.array_equal(d[layer], want)
+    assert not np.array_equal(d, cka_drift(ckpts, method="minibatch"))
+
+
+def test_linear_cka_centres_float32_input_in_float64():
+    # Columns with a large common mean: a float32 mean would be off by ~1e-3 and leave that
+    # offset in every row; linear_cka promises a float64 evaluation of the given values.
+    g = np.random.default_rng(9)
+    X = (1e4 + g.normal(size=(200, 6))).astype(np.float32)
+    Y = (1e4 + X[:, :3] @ g.normal(size=(3, 5)) + g.normal(size=(200, 5))).astype(np.float32)
+    want = textbook_linear_cka(X.astype(np.float64), Y.astype(np.float64))
+    assert linear_cka(X, Y) == pytest.approx(want, abs=1e-9)
+    assert linear_cka(torch.tensor(X), torch.tensor(Y)) == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_integer_half_and_3d_inputs_are_read_as_float32_matrices(method):
+    # Integers and float16 / bfloat16 are widened to float32 (squares of a half above 256
+    # overflow); trailing dimensions, however many, are flattened into features.
+    g = np.random.default_rng(10)
+    ints = g.integers(0, 50, size=(128, 6))
+    big = torch.tensor(g.normal(size=(128, 8)) * 300)
+    kw = {"method": method, "batch_size": 32}
+    for half in (torch.float16, torch.bfloat16):
+        h = big.to(half)
+        want = cka_matrix([ints.astype(np.float32), h.float()], **kw)
+        assert np.array_equal(cka_matrix([ints, h], **kw), want)
+    X = g.normal(size=(128, 12))
+    flat = cka_matrix([X, ints], **kw)
+    assert np.array_equal(cka_matrix([X.reshape(128, 3, 4), ints], **kw), flat)
+    assert linear_cka(ints, X) == pytest.approx(linear_cka(ints.astype(np.float64), X), abs=1e-12)

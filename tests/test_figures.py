@@ -10,6 +10,7 @@ import pytest
 from app import figures
 from engine.analysis.softmax import column_inner_products, softmax_rank_curve
 from engine.analysis.toy import perturbation_accuracy, run_toy
+from engine.metrics import stability_plasticity
 
 R3 = [[0.9, 0.1, 0.2], [0.4, 0.8, 0.3], [0.3, 0.5, 0.95]]
 
@@ -54,7 +55,7 @@ def test_task_ends():
 
 
 def test_stability_plasticity_numbers_and_scatter():
-    old, new = figures.stability_plasticity(R3)
+    old, new = stability_plasticity(R3)
     assert old == pytest.approx((0.3 + 0.5) / 2)  # mean_{i<T} R[T,i]
     assert new == pytest.approx((0.9 + 0.8 + 0.95) / 3)  # mean_i R[i,i]
     fig = figures.figure_stability_plasticity([{"label": "ewc", "old": old, "new": new}])

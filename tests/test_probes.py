@@ -136,14 +136,43 @@ def test_bad_input_raises(data):
 
 
 def test_tunnel_start_follows_table_5_2_1_definition():
+    # With the default input_acc = 0 the gain is the accuracy itself: a share of the best.
     curve = [0.2, 0.5, 0.9, 0.96, 0.97, 1.0]
     assert tunnel_start(curve) == 3  # first ≥ 0.95 × 1.0
     assert tunnel_start(curve, fraction=0.98) == 5  # 0.97 < 0.98
     assert tunnel_start(curve, fraction=1.0) == 5
-    # "Final" is the last layer, not the best one.
-    assert tunnel_start([0.5, 0.9, 0.85]) == 1  # 0.95 × 0.85 = 0.8075
+    # The best probe, not the last one, sets the target: 0.95 × 1.0, not 0.95 × 0.8.
+    assert tunnel_start([0.5, 0.9, 1.0, 0.8]) == 2
     # Exactly at the threshold counts, despite 0.95 × 0.8 rounding above 0.76.
     assert tunnel_start([0.3, 0.76, 0.79, 0.8]) == 1
+
+
+def test_tunnel_start_measures_the_gain_over_the_input_probe():
+    # Nearly separable input (issue 16: split-mnist5k, probes 0.914 → 0.937): every layer holds
+    # > 95 % of the best accuracy, so a share of the best says "layer 1"; the gain says layer 5.
+    curve = [0.914, 0.925, 0.931, 0.935, 0.937, 0.937]
+    assert tunnel_start(curve) == 0
+    # gain 0.937 − 0.905 = 0.032; 0.905 + 0.95 × 0.032 = 0.9354 → index 4
+    assert tunnel_start(curve, 0.95, input_acc=0.905) == 4
+    # 0.905 + 0.5 × 0.032 = 0.921 → index 1;  0.905 + 0.8 × 0.032 = 0.9306 → index 2
+    assert tunnel_start(curve, 0.5, input_acc=0.905) == 1
+    assert tunnel_start(curve, 0.8, input_acc=0.905) == 2
+    # From below the input accuracy, too: 0.2 + 0.5 × (1.0 − 0.2) = 0.6 → index 2
+    assert tunnel_start([0.1, 0.5, 0.6, 1.0], 0.5, input_acc=0.2) == 2
+    # The best probe, not the last, ends the gain: 0.5 + 0.9 × 0.4 = 0.86 → index 2
+    assert tunnel_start([0.6, 0.8, 0.9, 0.7], 0.9, input_acc=0.5) == 2
+
+
+def test_tunnel_start_is_layer_0_when_no_probe_beats_the_input():
+    assert tunnel_start([0.5, 0.6, 0.55], input_acc=0.7) == 0
+    assert tunnel_start([0.5, 0.6, 0.55], input_acc=0.6) == 0  # no gain at all
+    assert tunnel_start([0.0, 0.0]) == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), None, "high"])
+def test_bad_input_acc_raises(bad):
+    with pytest.raises(ValueError, match=r"^input_acc must be a finite accuracy; got "):
+        tunnel_start([0.5, 1.0], input_acc=bad)
 
 
 def test_tunnel_start_reproduces_mlp_row_of_table_5_2_1():
@@ -164,31 +193,43 @@ def test_compression_kappa_follows_6_3_3():
     resnet18 = [0.1 + 0.07 * i for i in range(11)] + [0.9] * 7
     assert compression_kappa(resnet18) == pytest.approx(12 / 18)
     assert round(compression_kappa(resnet18), 2) == 0.67
+    # One probed layer of a one-layer network: it is the first to reach the best, κ = 1/1.
+    assert compression_kappa([0.7]) == 1.0
+    # Best in the middle and a drop after it: the first layer reaching η × best counts.
+    assert compression_kappa([0.3, 0.8, 0.6, 0.79], eta=0.98) == pytest.approx(2 / 4)
 
 
 def test_ood_loss_rho_follows_6_3_3():
     assert ood_loss_rho([0.3, 0.6, 0.5, 0.45]) == pytest.approx(0.25)
     assert ood_loss_rho([0.2, 0.4, 0.6]) == 0.0  # best at the last layer: no loss
     assert ood_loss_rho([0.0, 0.0]) == 0.0
+    # (0.8 − 0.2) / 0.8: the loss is relative to the best layer, not to the last one.
+    assert ood_loss_rho([0.5, 0.8, 0.2]) == pytest.approx(0.75)
 
 
 @pytest.mark.parametrize("fraction", [0.0, -0.1, 1.5, float("nan")])
 def test_bad_fraction_raises(fraction):
-    with pytest.raises(ValueError, match="fraction"):
+    with pytest.raises(ValueError, match=r"^fraction must be in \(0, 1\]"):
         tunnel_start([0.5, 1.0], fraction)
-    with pytest.raises(ValueError, match="eta"):
+    with pytest.raises(ValueError, match=r"^eta must be in \(0, 1\]"):
         compression_kappa([0.5, 1.0], eta=fraction)
 
 
-def test_empty_or_bad_curves_raise():
-    for fn in (tunnel_start, compression_kappa, ood_loss_rho):
-        with pytest.raises(ValueError, match="non-empty"):
-            fn([])
-        with pytest.raises(ValueError, match="finite"):
-            fn([0.5, float("nan")])
-    with pytest.raises(ValueError, match="depth"):
+@pytest.mark.parametrize(
+    "fn, name",
+    [(tunnel_start, "probe_acc"), (compression_kappa, "probe_acc"), (ood_loss_rho, "ood_acc")],
+)
+def test_empty_or_bad_curves_raise_naming_the_argument(fn, name):
+    with pytest.raises(ValueError, match=f"^{name} must be a non-empty sequence"):
+        fn([])
+    with pytest.raises(ValueError, match=f"^{name} must hold finite numbers"):
+        fn([0.5, float("nan")])
+
+
+def test_bad_depth_or_layer_numbers_raise():
+    with pytest.raises(ValueError, match="^depth must be ≥ the deepest probed layer"):
         compression_kappa([0.5, 1.0, 1.0], depth=2)
-    with pytest.raises(ValueError, match="layer_numbers"):
+    with pytest.raises(ValueError, match="^layer_numbers has 1 entries"):
         compression_kappa([0.5, 1.0], layer_numbers=[1])
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from engine.analysis import rank
 from engine.analysis.rank import covariance_spectrum, numerical_rank, rank_by_layer
 
 
@@ -98,3 +99,86 @@ def test_bad_arguments():
         numerical_rank(np.ones((1, 4)))
     with pytest.raises(ValueError, match="rel_tol"):
         numerical_rank(np.ones((5, 4)), rel_tol=0)
+
+
+# -- edges and defaults that change a reported rank (docs/testing.md: mutation testing) --------
+
+
+def test_a_value_exactly_at_the_threshold_is_not_counted():
+    # Centred orthogonal columns: covariance diag(2/3, 1/6) exactly, and 1/6 = 0.25 · 2/3
+    # exactly in binary. The thesis counts singular values *above* rel_tol · σ₁.
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.5], [0.0, -0.5]])
+    np.testing.assert_array_equal(covariance_spectrum(X), [2 / 3, 0.5 / 3])
+    assert numerical_rank(X, rel_tol=0.25) == 1
+    assert numerical_rank(X, rel_tol=0.2499) == 2
+
+
+def test_smallest_inputs():
+    assert numerical_rank([[0.0], [1.0]]) == 1  # two samples, one feature
+    assert numerical_rank(np.arange(5.0)) == 1  # a vector is n samples of one feature
+    assert numerical_rank(np.zeros((5, 0))) == 0  # no features at all
+    assert numerical_rank(np.arange(12).reshape(4, 3) ** 2) == 2  # integers are fine
+    assert numerical_rank(np.ones((6, 4)), max_features=1) == 0
+    assert numerical_rank(low_rank(50, 8, 3), max_features=1) == 1
+
+
+def _only_feature_left_out_by_the_default_subset(seed=0):
+    """3 samples of 8,001 features, all constant but the one the seed's subset of the default
+    8,000 leaves out (the subset is the first 8,000 of a seeded ``torch.randperm``)."""
+    dropped = int(torch.randperm(8001, generator=torch.Generator().manual_seed(seed))[8000])
+    X = np.zeros((3, 8001))
+    X[:, dropped] = [0.0, 1.0, 2.0]
+    return X
+
+
+def test_default_feature_cap_is_8000_with_seed_0():
+    X = _only_feature_left_out_by_the_default_subset()
+    assert numerical_rank(X) == 0
+    assert rank_by_layer([X]) == [0]
+    assert numerical_rank(X, max_features=8001) == 1
+    assert rank_by_layer([X], max_features=8001) == [1]
+    assert numerical_rank(X, seed=1) == rank_by_layer([X], seed=1)[0] == 1
+    np.testing.assert_array_equal(covariance_spectrum(X), [0.0, 0.0, 0.0])
+    assert covariance_spectrum(X, seed=1)[0] == pytest.approx(1.0)
+
+
+def test_rank_by_layer_passes_its_settings_on():
+    X = np.random.default_rng(5).normal(size=(40, 30)) @ np.diag(np.logspace(0, -3, 30))
+    for kw in ({"rel_tol": 0.05}, {"max_features": 10, "seed": 3}):
+        assert rank_by_layer([X], **kw) == [numerical_rank(X, **kw)]
+    assert numerical_rank(X, rel_tol=0.05) != numerical_rank(X)
+
+
+@pytest.mark.parametrize(("n", "p"), [(300, 5), (6, 300)])  # covariance form; Gram form
+def test_float32_input_gets_a_float64_covariance(n, p):
+    # A large common mean in float32: centring with a float32 mean would leave a residual
+    # that shows in the top eigenvalue; the promise is the float64 covariance of the values.
+    g = np.random.default_rng(6)
+    X = (1e4 + 0.1 * g.normal(size=(n, p))).astype(np.float32)
+    want = np.linalg.eigvalsh(np.cov(X.astype(np.float64), rowvar=False))[::-1][: min(n, p)]
+    for given in (X, torch.tensor(X)):
+        np.testing.assert_allclose(
+            covariance_spectrum(given), want, rtol=1e-9, atol=1e-12 * want[0]
+        )
+
+
+@pytest.mark.parametrize(("n", "p"), [(60, 7), (7, 60)])  # covariance form; Gram form
+def test_chunked_accumulation_equals_one_pass(n, p, monkeypatch):
+    X = low_rank(n, p, 4, noise=0.01)
+    whole = covariance_spectrum(X)
+    monkeypatch.setattr(rank, "_CHUNK_ELEMS", 20)  # a few rows (or columns) per chunk
+    np.testing.assert_allclose(covariance_spectrum(X), whole, rtol=1e-10, atol=1e-14)
+
+
+def test_messages_name_the_argument():
+    with pytest.raises(ValueError, match=r"^X must have a sample dimension"):
+        covariance_spectrum(np.float64(3.0))
+    with pytest.raises(ValueError, match=r"^the sample covariance needs at least 2 samples"):
+        numerical_rank(np.ones((1, 4)))
+    with pytest.raises(ValueError, match=r"^max_features must be positive, got 0"):
+        numerical_rank(np.ones((5, 4)), max_features=0)
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ValueError, match=r"^rel_tol must be in \(0, 1\)"):
+            numerical_rank(np.ones((5, 4)), rel_tol=bad)
+    with pytest.raises(ValueError, match=r"^acts: expected a list of layer activations"):
+        rank_by_layer(np.zeros((10, 3)))

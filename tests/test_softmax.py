@@ -12,6 +12,7 @@ from engine.analysis.softmax import (
     column_softmax,
     gap_bound,
     random_rank_one,
+    rank_of,
     softmax_rank_curve,
 )
 
@@ -143,6 +144,10 @@ def test_user_matrix_may_be_rectangular_and_nested_lists():
 def test_argmax_one_hot():
     B = np.array([[1.0, -2.0], [3.0, 0.5]])
     np.testing.assert_array_equal(argmax_one_hot(B), [[0, 0], [1, 1]])
+    # Integer input still gives a float64 one-hot, like every other output here.
+    H = argmax_one_hot([[1, -2], [3, 0]])
+    assert H.dtype == np.float64
+    np.testing.assert_array_equal(H, [[0.0, 0.0], [1.0, 1.0]])
 
 
 @pytest.mark.parametrize(
@@ -161,6 +166,14 @@ def test_argmax_one_hot():
         ({"matrix": [[1.0, np.nan], [0.0, 1.0]]}, "matrix"),
         ({"matrix": [[1.0, 2.0]]}, "matrix"),
         ({"rel_tol": 0.0}, "rel_tol"),
+        ({"rel_tol": 1.0}, "rel_tol"),
+        ({"rel_tol": 1.5}, "rel_tol"),
+        ({"rel_tol": "tight"}, "rel_tol"),
+        ({"seed": True}, "seed"),
+        ({"seed": 1.5}, "seed"),
+        ({"c_values": [[1.0, 2.0]]}, "c_values"),
+        ({"matrix": [[1.0, 2.0], [3.0]]}, "matrix"),
+        ({"matrix": [[1.0, None], [0.0, 1.0]]}, "matrix"),
     ],
 )
 @pytest.mark.parametrize("fn", [softmax_rank_curve, column_inner_products])
@@ -205,3 +218,104 @@ def test_inner_products_empty_group_gives_none():
     assert q["different_pairs"] == []
     assert q["different"]["mean"] == [None]
     json.dumps(q)
+
+
+def test_inner_products_carry_the_top_panel_and_describe_the_matrix():
+    B = np.random.default_rng(2).normal(size=(4, 6))
+    cs = [0.5, 5.0, 50.0]
+    q = column_inner_products(c_values=cs, matrix=B, rel_tol=1e-2)
+    curve = softmax_rank_curve(c_values=cs, matrix=B, rel_tol=1e-2)
+    assert set(q) == {
+        "c",
+        "argmax",
+        "same_pairs",
+        "different_pairs",
+        "same",
+        "different",
+        "rank",
+        "gap",
+        "bound",
+        "n",
+        "shape",
+        "seed",
+        "rel_tol",
+        "source",
+    }
+    assert q["c"] == cs
+    assert (q["rank"], q["gap"], q["bound"]) == (curve["rank"], curve["gap"], curve["bound"])
+    assert all(isinstance(v, int) for v in q["rank"])
+    assert q["n"] == 4 and q["shape"] == [4, 6]
+    assert (q["seed"], q["rel_tol"], q["source"]) == (None, 1e-2, "user matrix")
+
+
+def test_inner_products_default_to_the_seeded_32x32_matrix():
+    q = column_inner_products(c_values=[1.0])
+    assert (q["n"], q["shape"], q["seed"]) == (32, [32, 32], 0)
+    assert q["source"] == "random rank-1 x yᵀ"
+    assert q["argmax"] == random_rank_one(32, 0).argmax(axis=0).tolist()
+    q = column_inner_products(c_values=[1.0], n=5, seed=2)
+    assert (q["n"], q["seed"]) == (5, 2)
+    assert q["argmax"] == random_rank_one(5, 2).argmax(axis=0).tolist()
+
+
+# -- closed forms and edges that change a reported number (docs/testing.md: mutation testing) --
+
+
+def test_rank_of_counts_strictly_above_the_relative_threshold():
+    assert rank_of(np.array([4.0, 0.5, 0.03]), 0.1) == 2  # threshold 0.4
+    assert rank_of(np.array([1.0, 0.25]), 0.25) == 1  # exactly at the threshold: not counted
+    assert rank_of(np.array([2.0]), 1e-3) == 1
+    assert rank_of(np.zeros(3), 1e-3) == 0
+    assert rank_of(np.array([]), 1e-3) == 0
+
+
+def test_gap_is_between_the_extreme_singular_values():
+    # σ = 3, 2, 1: the gap is σ₁ − σ_n = 2, whatever sits in between.
+    M = np.diag([3.0, 2.0, 1.0])
+    assert gap_bound(M)[0] == pytest.approx(2.0)
+    # More columns than rows: MᵀM is singular, so σ_min(G) = 0 and the gap is σ₁ itself.
+    wide = np.array([[0.7, 0.2, 0.5, 0.1], [0.3, 0.8, 0.5, 0.9]])
+    s = np.linalg.svd(wide, compute_uv=False)
+    assert gap_bound(wide)[0] == pytest.approx(s[0])
+    # A single column has no other column to overlap: r = 0, and bound = 1 − sqrt(1/m).
+    gap, bound, r = gap_bound(np.array([[0.25], [0.75]]))
+    assert r == 0.0 and gap == 0.0
+    assert bound == pytest.approx(1 - np.sqrt(0.5))
+
+
+def test_float32_input_is_evaluated_in_float64():
+    M32 = column_softmax(random_rank_one(6, 2) * 3).astype(np.float32)
+    M64 = M32.astype(np.float64)
+    assert gap_bound(M32) == gap_bound(M64)
+    Z32 = (random_rank_one(6, 2) * 30).astype(np.float32)
+    assert column_softmax(Z32).dtype == np.float64
+    np.testing.assert_array_equal(column_softmax(Z32), column_softmax(Z32.astype(np.float64)))
+
+
+def test_random_matrix_defaults_and_source():
+    np.testing.assert_array_equal(random_rank_one(), random_rank_one(32, 0))
+    assert random_rank_one().shape == (32, 32)
+
+
+def test_rank_curve_describes_its_input(curve):
+    assert (curve["n"], curve["shape"], curve["seed"]) == (32, [32, 32], 0)
+    assert (curve["rel_tol"], curve["source"]) == (1e-3, "random rank-1 x yᵀ")
+    assert curve["c_at_peak"] == curve["c"][curve["rank"].index(curve["peak_rank"])]
+    B = random_rank_one(32, 0)
+    for ci, r in zip(curve["c"][::8], curve["r"][::8], strict=True):
+        assert r == gap_bound(column_softmax(ci * B))[2]
+    wide = softmax_rank_curve(matrix=np.ones((4, 7)) + np.eye(4, 7), c_values=[1.0])
+    assert (wide["n"], wide["shape"]) == (4, [4, 7])
+
+
+def test_scalar_c_and_the_smallest_matrices():
+    assert softmax_rank_curve(c_values=2.0, n=3)["c"] == [2.0]
+    two_rows = softmax_rank_curve(matrix=[[1.0, 0.0, 2.0], [0.0, 1.0, -1.0]], c_values=[1e3])
+    assert two_rows["rank"] == [2]
+    one_column = softmax_rank_curve(matrix=[[1.0], [0.0], [2.0]], c_values=[1e3])
+    assert one_column["rank"] == [1] and one_column["r"] == [0.0]
+
+
+def test_c_values_of_the_wrong_shape_are_named_as_such():
+    with pytest.raises(ValueError, match=r"^c_values must be a non-empty 1-D list of positive"):
+        softmax_rank_curve(c_values=[[1.0, 2.0]])

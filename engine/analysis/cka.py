@@ -31,6 +31,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from engine.analysis.stats import column_means
+
 __all__ = ["linear_cka", "cka_matrix", "cka_drift"]
 
 METHODS = ("linear", "minibatch")
@@ -59,24 +61,6 @@ def _as_matrix(x, name: str, device: torch.device | None = None) -> torch.Tensor
     if not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()  # integers, and half types whose squares overflow or lose digits
     return t.reshape(t.shape[0], -1) if t.ndim != 2 else t
-
-
-def _column_means(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Column means computed in ``dtype``, exact for constant columns.
-
-    A rounded mean would leave a constant (e.g. dead) feature with ~1e-17 residuals whose
-    "CKA" or "rank" is noise; taking the constant itself centres it to exact zeros, so a
-    constant layer reliably yields NaN (rank 0).
-    """
-    mean = x.mean(0, dtype=dtype)
-    if x.shape[0] == 0:
-        return mean
-    # Cheap screen on the first rows, then a full check of the few columns that pass it.
-    maybe = (x[:64] == x[0]).all(0).nonzero().squeeze(1)
-    if maybe.numel():
-        const = maybe[(x[:, maybe] == x[0, maybe]).all(0)]
-        mean[const] = x[0, const].to(dtype)
-    return mean
 
 
 @contextlib.contextmanager
@@ -146,8 +130,8 @@ def linear_cka(X, Y) -> float:
     x = _as_matrix(X, "X")
     y = _as_matrix(Y, "Y", device=x.device)
     _check_same_n([("X", x), ("Y", y)])
-    x = x.to(_F64) - _column_means(x, _F64)
-    y = y.to(_F64) - _column_means(y, _F64)
+    x = x.to(_F64) - column_means(x, _F64)
+    y = y.to(_F64) - column_means(y, _F64)
     n, p, q = x.shape[0], x.shape[1], y.shape[1]
     if p + q <= n:
         num = torch.linalg.matrix_norm(x.T @ y) ** 2
@@ -185,7 +169,7 @@ class _Layer:
         # The mean in the input's own precision is enough (float64 would be 4x slower): what
         # is left of the common mean is a tiny constant offset, which the unbiased HSIC
         # ignores exactly and linear CKA only to second order (~(1e-7 mean/std)²).
-        mean = _column_means(x, x.dtype).to(_F64)
+        mean = column_means(x, x.dtype).to(_F64)
         # The scale only needs the order of magnitude: total variance of the first rows.
         head = x[:1024].to(_F64) - mean
         total_var = float((head * head).sum()) / head.shape[0]

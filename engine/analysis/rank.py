@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.analysis.cka import _column_means
+from engine.analysis.stats import column_means
 
 __all__ = ["covariance_spectrum", "numerical_rank", "rank_by_layer"]
 
@@ -57,7 +57,7 @@ def covariance_spectrum(X, max_features: int = 8000, seed: int = 0) -> np.ndarra
     with torch.no_grad():
         if p <= n:
             # p x p covariance, accumulated over row chunks around the float64 mean.
-            mean = _column_means(x, torch.float64)
+            mean = column_means(x, torch.float64)
             m = torch.zeros(p, p, dtype=torch.float64, device=x.device)
             step = max(1, _CHUNK_ELEMS // max(p, 1))
             for i in range(0, n, step):
@@ -69,7 +69,7 @@ def covariance_spectrum(X, max_features: int = 8000, seed: int = 0) -> np.ndarra
             step = max(1, _CHUNK_ELEMS // n)
             for j in range(0, p, step):
                 z = x[:, j : j + step]
-                z = z.to(torch.float64) - _column_means(z, torch.float64)
+                z = z.to(torch.float64) - column_means(z, torch.float64)
                 m += z @ z.T
         eig = torch.linalg.eigvalsh(m / (n - 1))
     return eig.flip(0).clamp_min(0).cpu().numpy()
