@@ -29,6 +29,7 @@ PAGE_LIST = (
     ("tunnel.py", "Tunnel", ":material/stacked_line_chart:"),
     ("softmax.py", "Softmax", ":material/functions:"),
     ("learn.py", "Learn", ":material/school:"),
+    ("reproduce.py", "Reproduce", ":material/science:"),
     ("runs.py", "Runs", ":material/storage:"),
     ("references.py", "References", ":material/menu_book:"),
 )

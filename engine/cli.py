@@ -24,6 +24,7 @@ COMMANDS = (
     "engine.commands.run",
     "engine.commands.cache",
     "engine.commands.sweep",
+    "engine.commands.reproduce",
     "engine.commands.analyze",
     "engine.commands.softmax_rank",
     "engine.commands.report",
