@@ -37,6 +37,7 @@ USER app
 ENV HOME=/home/app \
     PORT=8501 \
     FORGET_HOSTED=1 \
+    FORGET_PROXIES=1 \
     FORGET_CACHE_DIR=/data/cache \
     FORGET_DATA_DIR=/data/datasets
 

@@ -16,6 +16,7 @@ with the page, with no plotting code to load, so the curves grow with the heatma
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -71,16 +72,19 @@ def session_id() -> str | None:
 def visitor_id() -> str | None:
     """The browser behind this session, for the fair share of the queue (its tabs together).
 
-    Behind a reverse proxy (a container host, Spaces) every connection comes from the proxy, so
-    the proxy's X-Forwarded-For header names the client: its *last* entry is the address the
-    nearest proxy saw (earlier entries are whatever the client claimed, so a visitor cannot
-    pose as many by writing them). Without the header, the connection's own address; without a
+    The connection's own address, unless the server sits behind ``FORGET_PROXIES`` trusted
+    reverse proxies (a container host, Spaces: set it to their number): then every connection
+    comes from a proxy, and the X-Forwarded-For entry that many places from the end is the
+    address the outermost trusted proxy saw. Entries before it are whatever the client wrote,
+    so they are never read (a visitor cannot pose as many by writing the header). Without a
     request (a test harness), the session."""
     try:
-        forwarded = (st.context.headers or {}).get("X-Forwarded-For")
-        last = forwarded.split(",")[-1].strip() if isinstance(forwarded, str) else ""
-        if last:
-            return last[:64]
+        proxies = int(os.environ.get("FORGET_PROXIES", "0") or 0)
+        forwarded = (st.context.headers or {}).get("X-Forwarded-For") if proxies > 0 else None
+        if isinstance(forwarded, str):
+            entries = [e.strip() for e in forwarded.split(",") if e.strip()]
+            if len(entries) >= proxies:
+                return entries[-proxies][:64]
         ip = st.context.ip_address
         if isinstance(ip, str) and ip:
             return ip

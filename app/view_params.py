@@ -43,6 +43,10 @@ def from_link(
         except ConfigError as err:
             refused.append(str(err))
             continue
+        if _lookup(trial, name) is None and _lookup(raw, name) is not None:
+            # "empty = the preset" is a value of the spec, but the page's widget needs a number
+            refused.append(f"{link_name}: a value is needed here (got {settings.echo(text)})")
+            continue
         raw = trial
     for line in refused:
         st.warning(f"A setting of the link was not used — {line}")

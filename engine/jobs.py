@@ -37,7 +37,6 @@ import importlib.machinery
 import logging
 import multiprocessing
 import os
-import queue
 import resource
 import sys
 import threading
@@ -169,7 +168,8 @@ class JobManager:
         # before the main thread counts as ended, so a thread waiting on a job kept a stopped
         # server alive until the job finished. These cancel their job once the main thread has
         # ended (SIGTERM, Ctrl-C), so one signal stops the server and its job processes.
-        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
+        self._queued: list[Job] = []  # waiting for a worker; see _next for the order
+        self._served: dict[str | None, float] = {}  # when each visitor last got a worker
         self._threads: list[threading.Thread] = []
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
@@ -247,7 +247,7 @@ class JobManager:
             self._jobs[key] = job
             self.counts["started"] += 1
             self._prune()
-            self._queue.put(job)
+            self._queued.append(job)
             if len(self._threads) < self.workers:
                 # daemon=False: started from a page's script thread it would inherit daemon=True,
                 # and the interpreter's exit would kill the job instead of cancelling it.
@@ -266,9 +266,9 @@ class JobManager:
             kind, spec = "run", kind
         spec, _ = kinds.prepare(kind, spec)
         cost = kinds.estimate(kind, spec)
-        check_fits(cost)  # local too: more memory than the machine has is refused at once
-        if self.caps.limited:
+        if self.caps.limited:  # the hosted cap first: it is the limit a visitor can act on
             self.caps.check(kind, spec, cost)
+        check_fits(cost)  # local too: more memory than the machine has is refused at once
 
     def cancel(self, key: str, session_id: str | None = None) -> bool:
         """Stop a queued or running job at its next step boundary; False if none is active, or
@@ -366,14 +366,38 @@ class JobManager:
             for t in threads:
                 t.join()
 
+    def _next(self) -> Job | None:
+        """The queued job to run next: round robin over visitors — the one whose visitor has
+        the fewest jobs running, then was served longest ago (never first), then the oldest —
+        so one visitor's queue takes turns with everyone else's instead of holding the workers
+        for as long as it lasts."""
+        with self._lock:
+            if not self._queued:
+                return None
+            running: dict[str | None, int] = {}
+            for j in self._jobs.values():
+                if j.state == "running":
+                    running[j.visitor] = running.get(j.visitor, 0) + 1
+            job = min(
+                self._queued,
+                key=lambda j: (
+                    running.get(j.visitor, 0),
+                    self._served.get(j.visitor, 0.0),
+                    j.submitted_at,
+                ),
+            )
+            self._queued.remove(job)
+            self._served[job.visitor] = time.monotonic()
+            return job
+
     def _worker(self) -> None:
         """Runs queued jobs until shut down or the server stops; jobs still queued end cancelled."""
         while True:
-            try:
-                job = self._queue.get(timeout=0.2)
-            except queue.Empty:
+            job = self._next()
+            if job is None:
                 if self._closed or server_stopping():
                     return
+                time.sleep(0.05)
                 continue
             if self._closed or server_stopping():
                 job._cancel.set()

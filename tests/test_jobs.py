@@ -386,3 +386,31 @@ def test_cancel_stops_a_job_within_seconds_even_between_step_boundaries():
         assert Store().lease_holder(job.key) is None
     finally:
         m.shutdown(wait=True)
+
+
+def test_jobs_take_turns_by_visitor():
+    """One visitor's queued jobs do not hold the worker ahead of another visitor's: the next
+    job is the one whose visitor has the fewest running."""
+    m = JobManager(workers=1, hosted=True, caps=Caps(max_jobs_per_visitor=3))
+    release = gate(m)
+    try:
+        first = m.submit(tiny_config(train__seed=0), session_id="a", visitor="heavy")
+        m.submit(tiny_config(train__seed=1), session_id="a", visitor="heavy")
+        m.submit(tiny_config(train__seed=2), session_id="a", visitor="heavy")
+        other = m.submit(tiny_config(train__seed=3), session_id="b", visitor="light")
+        order = []
+        original = m._work
+
+        def note(job):
+            order.append(job.visitor)
+            original(job)
+
+        m._work = note
+        release.set()
+        assert first.wait(TIMEOUT) and other.wait(TIMEOUT)
+        for job in m.jobs():
+            m.wait(job["key"], TIMEOUT)
+    finally:
+        release.set()
+        m.shutdown(wait=True)
+    assert order[0] == "light"  # while "heavy" had one running, "light" went next

@@ -107,8 +107,20 @@ def test_kl_lesson_shows_the_course_numbers():
     assert values["D_KL(p‖q) (nats)"] == "0.511"
 
 
-def test_course_table_is_filled_from_the_runs(tiny_lessons):
+def _finish_jobs(at: AppTest) -> AppTest:
+    from app.live import manager
+
+    for job in manager().jobs():
+        manager().wait(job["key"], timeout=120)
+    return at.run()
+
+
+def test_course_table_is_filled_from_the_runs(tiny_lessons, monkeypatch):
+    monkeypatch.setenv("FORGET_JOB_PROCESSES", "0")
     at = _open("three-approaches", 3)
+    _ok(at)
+    assert not at.dataframe  # the runs train as jobs: progress first, no half-filled table
+    at = _finish_jobs(at)
     _ok(at)
     table = at.dataframe[0].value
     assert list(table.columns) == list(three_approaches.APPROACHES)
@@ -162,14 +174,6 @@ def test_kl_lesson_survives_zero_probabilities_and_three_outcomes():
     )
     at.button(key="learn:next").click().run()
     _ok(at)
-
-
-def _finish_jobs(at: AppTest) -> AppTest:
-    from app.live import manager
-
-    for job in manager().jobs():
-        manager().wait(job["key"], timeout=120)
-    return at.run()
 
 
 def test_ewc_lesson_shows_negative_exact_curvature_for_a_smooth_unconverged_net(

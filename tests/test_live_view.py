@@ -209,12 +209,17 @@ def test_the_visitor_is_the_browser_not_the_tab(monkeypatch):
     monkeypatch.setattr(live, "st", fake)
     monkeypatch.setattr(live, "session_id", lambda: "tab-1")
     assert live.visitor_id() == "198.51.100.7"
-    # Behind a proxy: the address the nearest proxy saw, the header's last entry — the first
-    # is whatever the client wrote, so a visitor cannot pose as many by forging it.
+    # No trusted proxy: the header is the client's own words and is not read.
+    fake.context.headers = {"X-Forwarded-For": "5.6.7.8"}
+    assert live.visitor_id() == "198.51.100.7"
+    # Behind one trusted proxy: the address it saw, the header's last entry — the first is
+    # whatever the client wrote, so a visitor cannot pose as many by forging it.
+    monkeypatch.setenv("FORGET_PROXIES", "1")
     fake.context.ip_address = "10.0.0.2"
     fake.context.headers = {"X-Forwarded-For": "1.2.3.4, 203.0.113.9"}
     assert live.visitor_id() == "203.0.113.9"
-    fake.context.headers = {"X-Forwarded-For": "5.6.7.8, 203.0.113.9"}  # a forged first entry
+    monkeypatch.setenv("FORGET_PROXIES", "2")  # two proxies: one more place from the end
+    fake.context.headers = {"X-Forwarded-For": "1.2.3.4, 203.0.113.9, 10.0.0.5"}
     assert live.visitor_id() == "203.0.113.9"
     fake.context.ip_address, fake.context.headers = None, {}
     assert live.visitor_id() == "tab-1"

@@ -12,31 +12,44 @@ import pandas as pd
 import streamlit as st
 
 from app import live
-from app.job_panel import job_panel
+from app.job_panel import POLL_S, job_panel
 from engine import teaching
 from engine.config import ConfigError
+from engine.jobs import ACTIVE
 from engine.runner import Result, prepare
 
 
 def job_runner(cfgs: Mapping[str, dict]) -> Callable[..., Result] | None:
-    """Hand every config to the job manager, wait (under a spinner) for those that must train,
-    and return a ``run(config)`` that reads the finished results; None (after showing why)
-    when a run cannot be had."""
+    """Hand every config to the job manager and return a ``run(config)`` that reads the finished
+    results; while some still train, show their progress (polled, the page redrawn when they
+    are done) and return None; None too (after showing why) when a run cannot be had."""
     m = live.manager()
     sid = live.session_id()
     try:
-        jobs = {label: m.submit(cfg, session_id=sid) for label, cfg in cfgs.items()}
+        jobs = {
+            label: m.submit(cfg, session_id=sid, visitor=live.visitor_id())
+            for label, cfg in cfgs.items()
+        }
     except ConfigError as err:
         st.error(str(err))
         return None
-    pending = [j for j in jobs.values() if j.active]
-    if pending:
-        with st.spinner(
-            f"Training {len(pending)} small run(s), a few seconds each; next time they come "
-            "straight from the cache…"
-        ):
-            for job in pending:
-                job.wait()
+    keys = [job.key for job in jobs.values()]
+    if any(job.active for job in jobs.values()):
+
+        def progress() -> None:
+            states = [(m.status(k) or {}).get("state") for k in keys]
+            running = sum(state in ACTIVE for state in states)
+            if not running:
+                st.rerun()
+            done = len(keys) - running
+            st.progress(
+                done / len(keys),
+                text=f"Training {running} small run(s), a few seconds each ({done} of "
+                f"{len(keys)} done); next time they come straight from the store…",
+            )
+
+        st.fragment(progress, run_every=POLL_S)()
+        return None
     failed = [
         f"{label}: {job.state} — {job.message}"
         for label, job in jobs.items()
