@@ -43,10 +43,10 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	@echo ">> running the tests (slow ones: make test-slow)"
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile  # a file stays on one worker
 
 test-slow: $(VENV)/.dev
-	$(PY) -m pytest -q -p no:cacheprovider -m slow
+	$(PY) -m pytest -q -p no:cacheprovider -m slow -n 2 --dist loadfile
 
 # MUTATE_JOBS mutants at once; MUTATE_MODULES=metrics (etc.) for a subset. Scratch: mutants/.
 MUTATE_JOBS ?= 2
