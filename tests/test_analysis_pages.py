@@ -12,7 +12,7 @@ import pytest
 from conftest import tiny_config
 from streamlit.testing.v1 import AppTest
 
-from app import share
+from app import headline, share
 from engine import kinds
 from engine.analysis.cka import cka_matrix
 from engine.analysis.recorded import recordings
@@ -47,6 +47,11 @@ def tiny_tunnel() -> dict:
     return raw
 
 
+def headline_values(at: AppTest) -> dict[str, str]:
+    """The page's headline numbers (app.headline), label → value as shown."""
+    return dict(p for m in at.markdown if (p := headline.parse(m.value)))
+
+
 def titles(at: AppTest) -> list[str]:
     return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
 
@@ -65,7 +70,7 @@ def test_a_link_reopens_the_stored_tunnel_result():
     raw = tiny_tunnel()
     res = execute("tunnel", raw)
     at = open_page("tunnel", TINY_LINK)
-    metrics = {m.label: m.value for m in at.metric}
+    metrics = headline_values(at)
     assert metrics["κ (compression)"] == f"{res['kappa']:.3f}"
     assert metrics["ρ (OOD loss)"] == "–"  # no OOD set chosen
     assert metrics["tunnel start (95 %)"] == f"layer {res['tunnel_start']['0.95']['layer']}"
@@ -88,14 +93,14 @@ def test_run_goes_through_the_job_manager_and_the_page_draws_what_comes_back(mon
     monkeypatch.setenv("FORGET_JOB_PROCESSES", "0")  # the job in a thread of this process
     at = open_page("tunnel", TINY_LINK)
     _, key = kinds.prepare("tunnel", tiny_tunnel())
-    assert not at.metric  # nothing stored yet: a Run button, no numbers
+    assert not headline_values(at)  # nothing stored yet: a Run button, no numbers
     at.button(key=f"tn:run:{key}").click().run()
     assert not at.exception, [e.value for e in at.exception]
     from app.live import manager
 
     manager().wait(key, timeout=TIMEOUT)
     at.run()
-    assert {m.label for m in at.metric} >= {"κ (compression)", "tunnel start (95 %)"}
+    assert set(headline_values(at)) >= {"κ (compression)", "tunnel start (95 %)"}
     assert Store().get_result(key)["kind"] == "tunnel"
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app import figures, share, view_params
+from app.headline import headline
 from app.job_panel import job_panel
 from app.sidebar import current_raw, sync_query
 from engine.analysis.toy import LOSSES
@@ -41,10 +42,13 @@ def ranged(kind: str, path: str, label: str) -> dict:
 
 def draw_curve(result: dict) -> None:
     curve, ip = result["curve"], result["inner_products"]
-    m1, m2, m3 = st.columns(3)
-    m1.metric("peak rank", curve["peak_rank"], help="Highest numerical rank over the c values")
-    m2.metric("at c", f"{curve['c_at_peak']:.3g}")
-    m3.metric("c → ∞ limit (argmax rank)", curve["argmax_rank"])
+    headline(
+        [
+            ("peak rank", str(curve["peak_rank"]), "Highest numerical rank over the c values"),
+            ("at c", f"{curve['c_at_peak']:.3g}"),
+            ("c → ∞ limit (argmax rank)", str(curve["argmax_rank"])),
+        ]
+    )
     left, right = st.columns(2)
     with left:
         chart(figures.figure_softmax_rank(curve, title="Rank of softmax(c·B)"), "softmax-rank")

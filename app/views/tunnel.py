@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import analysis_figures as af
 from app import figures, view_params
+from app.headline import headline
 from app.job_panel import job_panel
 from app.sidebar import current_raw, sync_query
 from engine.analysis.ood import OOD_SETS
@@ -31,18 +32,21 @@ def draw_tunnel(result: dict) -> None:
     if result["status"] != "done":
         return
     start = result["tunnel_start"]["0.95"]
-    m1, m2, m3, m4, m5 = st.columns(5)
-    m1.metric("κ (compression)", f"{result['kappa']:.3f}", help="Thesis 6.3.3; η = 0.99")
     rho = result.get("rho")
-    m2.metric("ρ (OOD loss)", "–" if rho is None else f"{rho:.3f}", help="Thesis 6.3.3")
-    m3.metric(
-        "tunnel start (95 %)",
-        f"layer {start['layer']}",
-        help="First layer whose probe has made 95 % of the gain from the raw input's probe "
-        "to the best probe",
+    headline(
+        [
+            ("κ (compression)", f"{result['kappa']:.3f}", "Thesis 6.3.3; η = 0.99"),
+            ("ρ (OOD loss)", "–" if rho is None else f"{rho:.3f}", "Thesis 6.3.3"),
+            (
+                "tunnel start (95 %)",
+                f"layer {start['layer']}",
+                "First layer whose probe has made 95 % of the gain from the raw input's probe "
+                "to the best probe",
+            ),
+            ("test accuracy", f"{result['model_acc']:.3f}"),
+            ("train accuracy", f"{result['train_acc']:.3f}"),
+        ]
     )
-    m4.metric("test accuracy", f"{result['model_acc']:.3f}")
-    m5.metric("train accuracy", f"{result['train_acc']:.3f}")
     left, right = st.columns(2)
     with left:
         chart(af.figure_tunnel(result, title="Rank and probe accuracy by layer"), "tunnel")
