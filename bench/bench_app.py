@@ -151,7 +151,11 @@ def engine_once(workdir: Path) -> float:
 
     m = JobManager(workers=1)
     m.warm_up()
-    time.sleep(2.0)
+    # A warm manager: one job through first (the process server preloads torch, torch._dynamo
+    # and the engine: seconds on 2 cores, which a fixed sleep did not always cover).
+    m.submit(resolve(validate({"train": {"seed": 1, "epochs": 1}})).model_dump(mode="json")).wait(
+        300
+    )
     raw = resolve(validate({})).model_dump(mode="json")
     t0 = time.perf_counter()
     job = m.submit(raw)
