@@ -64,7 +64,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/lint-imports  # the layering of ARCHITECTURE.md (.importlinter)
 
 format: $(VENV)/.dev
-	$(VENV)/bin/ruff format engine app tests bench
+	$(VENV)/bin/ruff format engine app tests bench deploy
 
 clean-cache:
 	rm -rf cache/cache.db* cache/[0-9a-f][0-9a-f]

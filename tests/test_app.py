@@ -67,9 +67,7 @@ def run_button(at: AppTest):
     return next(b for b in at.button if b.label == "Run")
 
 
-@pytest.mark.parametrize(
-    "page", [p.stem for p in sorted(PAGES.glob("*.py"))]
-)
+@pytest.mark.parametrize("page", [p.stem for p in sorted(PAGES.glob("*.py"))])
 def test_every_page_opens(page):
     at = open_app(tiny_query(), page)
     assert at.title, f"{page} shows a title"

@@ -107,7 +107,9 @@ def test_record_kind_records_after_every_task_and_views_read_the_store():
     from engine.store import Store
 
     store = Store()
-    result = execute("record", {**tiny_config(model__depth=2), "n": 60, "probe_epochs": 3}, store=store)
+    result = execute(
+        "record", {**tiny_config(model__depth=2), "n": 60, "probe_epochs": 3}, store=store
+    )
     assert recorded_tasks(store, result["key"]) == [0, 1, 2, 3, 4]
     recs = recordings(store, result["key"])
     ranks = rank_view(recs)

@@ -47,7 +47,11 @@ def test_the_contract_holds():
     [
         ("engine/metrics.py", "import streamlit", "engine never imports the app or Streamlit"),
         ("engine/analysis/cka.py", "import engine.jobs", "the executor, the kinds, jobs or sweeps"),
-        ("engine/strategies/naive.py", "import engine.train", "the phase loop or anything above them"),
+        (
+            "engine/strategies/naive.py",
+            "import engine.train",
+            "the phase loop or anything above them",
+        ),
         ("engine/data/raw.py", "import engine.config", "Data imports nothing above it"),
         ("app/figures.py", "import torch", "it submits, polls, draws)"),
     ],

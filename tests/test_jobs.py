@@ -235,7 +235,8 @@ def test_hosted_memory_cap_counts_data_weights_and_activations(monkeypatch):
     try:
         wide = tiny_config(data__benchmark="split-mnist5k", model__width=4096)
         with pytest.raises(
-            CapExceeded, match=r"^memory: about [\d,]+ MiB at peak is over the hosted limit of 64 MiB"
+            CapExceeded,
+            match=r"^memory: about [\d,]+ MiB at peak is over the hosted limit of 64 MiB",
         ):
             m.submit(wide, session_id="visitor")
         m.check_caps(prepare(tiny_config())[0])  # the small default fits

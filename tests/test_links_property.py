@@ -223,7 +223,11 @@ KNOWN = [
     ("forgetting", {"epochs": "9" * LONG}, "train.epochs"),
     ("forgetting", {"split": "9" * LONG}, "data.split"),
     ("forgetting", {"batch_size": "true"}, "train.batch_size"),
-    ("forgetting", {"synthetic_shape": "999x999x999", "benchmark": "synthetic"}, "not offered on this hosted demo"),
+    (
+        "forgetting",
+        {"synthetic_shape": "999x999x999", "benchmark": "synthetic"},
+        "not offered on this hosted demo",
+    ),
     ("tunnel", {"v_depth": ""}, "depth"),  # found: int(None) on the page
     ("tunnel", {"v_width": "none"}, "width"),
     ("tunnel", {"v_epochs": ""}, "epochs"),

@@ -194,9 +194,9 @@ def test_ewc_with_hessian_estimates_blows_up_with_squared_gradients_it_does_not(
     assert bad["diverged_at"] is not None or bad["penalty"][-1] < -1e6
     assert min(bad["penalty"]) < 0
     # the trained net is untouched by the demonstration
-    assert lc.continue_with_penalty(small_net, None, 0.0, steps=0)["acc_task1"][
-        0
-    ] == pytest.approx(good["acc_task1"][0])
+    assert lc.continue_with_penalty(small_net, None, 0.0, steps=0)["acc_task1"][0] == pytest.approx(
+        good["acc_task1"][0]
+    )
 
 
 def test_taylor_slice_matches_near_the_minimum(small_net, small_curvature):
