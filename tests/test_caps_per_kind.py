@@ -1,16 +1,23 @@
 """Hosted caps hold for every kind (issue 14): each kind's defaults fit the demo's caps, and a
 spec over them is refused at submit — the engine's API behind every page and link — with one
-line naming the cap, before anything is built, nothing queued and nothing stored."""
+line naming the cap, before anything is built, nothing queued and nothing stored; and what the
+lessons ask for fits the caps, so the demo refuses none of them."""
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app.lessons import LESSONS
 from engine import kinds
 from engine.caps import Caps
-from engine.errors import CapExceeded
+from engine.errors import CapExceeded, ConfigError
 from engine.jobs import JobManager
 from engine.store import Store
+
+LEARN = str(Path(__file__).resolve().parents[1] / "app" / "views" / "learn.py")
 
 # kind → (raw spec over a cap, extra environment, the cap the refusal names). Within each spec's
 # own bounds; softmax's bounds keep it far under the default caps, so its case lowers one.
@@ -60,3 +67,28 @@ def test_over_cap_spec_is_refused_at_submit_with_one_line(kind, monkeypatch):
     # Locally the same spec passes the (absent) caps.
     spec, _ = kinds.prepare(kind, raw)
     Caps().check(kind, spec, kinds.estimate(kind, spec))
+
+
+def test_every_lesson_asks_only_for_what_a_hosted_demo_allows(monkeypatch):
+    """Every step of every lesson, in hosted mode: each computation it submits (recorded here,
+    not run) fits the hosted caps, so no lesson is refused on the demo."""
+    monkeypatch.setenv("FORGET_HOSTED", "1")
+    asked: list[tuple[str, dict]] = []
+
+    def record(self, config, session_id=None, kind="run", visitor=None):
+        asked.append((kind, config))
+        raise ConfigError("recorded, not run")
+
+    monkeypatch.setattr(JobManager, "submit", record)
+    caps = Caps.from_env()
+    for lesson in LESSONS:
+        for step in range(len(lesson.STEPS)):
+            at = AppTest.from_file(LEARN, default_timeout=120)
+            at.session_state["learn:lesson"] = lesson.SLUG
+            at.session_state["learn:step"] = step
+            at.run()
+            assert not at.exception, (lesson.SLUG, step, [e.message for e in at.exception])
+    assert {kind for kind, _ in asked} >= {"run", "softmax", "toy", "lesson-curvature", "tunnel"}
+    for kind, raw in asked:
+        spec, _ = kinds.prepare(kind, raw)
+        caps.check(kind, spec, kinds.estimate(kind, spec))  # CapExceeded names the cap
