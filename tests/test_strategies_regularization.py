@@ -13,44 +13,29 @@ from conftest import tiny_config
 from torch import nn
 
 from engine.config import ConfigError, TrainConfig
-from engine.data import build_benchmark
-from engine.models import build_model
 from engine.runner import prepare, run
-from engine.strategies import Context, make_strategy
+from engine.session import Session
 from engine.strategies._fisher import diagonal_fisher, normalized
-from engine.train import Cancelled, Curves, Evaluator, make_optimizer, train_phase
+from engine.train import Cancelled, make_optimizer
 
 
 class Loop:
-    """The runner's phase loop, step by step, so tests can look inside between tasks."""
+    """A :class:`engine.session.Session` (the one phase loop) trained phase by phase, so tests
+    can look inside between tasks; ``finish=False`` leaves the phase's after_task to the test."""
 
     def __init__(self, config: dict):
-        self.cfg, _ = prepare(config)
-        self.bench = build_benchmark(self.cfg.data, self.cfg.scenario, "cpu")
-        torch.manual_seed(self.cfg.train.seed)
-        self.model = build_model(self.cfg.model, self.bench.input_shape, self.bench.n_outputs)
-        ctx = Context(
-            self.bench, self.cfg.scenario, self.cfg.train, torch.device("cpu"), self.cfg.train.seed
-        )
-        self.strategy = make_strategy(self.cfg.strategy, ctx)
-        self.evaluate, self.curves, self.step = Evaluator(self.bench), Curves(), 0
+        self.session = s = Session(prepare(config)[0])
+        self.cfg, self.bench, self.model, self.strategy = s.cfg, s.bench, s.model, s.strategy
 
     def train(self, *phases: int, finish: bool = True) -> Loop:
-        for phase in phases:
-            self.strategy.before_task(phase, self.model)
-            self.step += train_phase(
-                self.model,
-                self.strategy,
-                self.bench,
-                [phase],
-                phase,
-                self.cfg.train,
-                self.evaluate,
-                self.curves,
-                self.step,
-            )
-            if finish:
-                self.strategy.after_task(phase, self.model)
+        first = self.session.next_phase
+        assert list(phases) == list(range(first, first + len(phases))), "phases run in order"
+        if not finish:  # an instance attribute hides the method for this call
+            self.strategy.after_task = lambda phase, model: None
+        try:
+            self.session.run(phases=len(phases))
+        finally:
+            self.strategy.__dict__.pop("after_task", None)
         return self
 
 

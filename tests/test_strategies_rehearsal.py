@@ -10,39 +10,34 @@ import torch
 from conftest import tiny_config
 
 from engine.config import ConfigError, validate
-from engine.data import build_benchmark
 from engine.losses import task_loss
-from engine.models import build_model
 from engine.runner import prepare, run
+from engine.session import Session
 from engine.store import Store
-from engine.strategies import Context, make_strategy
 from engine.strategies._buffer import generator, reservoir_slots
 from engine.strategies.agem import project
 from engine.strategies.lwf import distillation_loss
-from engine.train import Cancelled, Curves, Evaluator, train_phase
+from engine.train import Cancelled
 
 
-def setup(**overrides):
-    """(cfg, bench, model, strategy) for a tiny config, built as the runner builds them."""
-    cfg, _ = prepare(tiny_config(**overrides))
-    bench = build_benchmark(cfg.data, cfg.scenario, "cpu")
-    torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg.model, bench.input_shape, bench.n_outputs)
-    strategy = make_strategy(
-        cfg.strategy, Context(bench, cfg.scenario, cfg.train, torch.device("cpu"), cfg.train.seed)
-    )
-    return cfg, bench, model, strategy
+class Built:
+    """A tiny config built by :class:`engine.session.Session`, the one phase loop; unpacks as
+    (cfg, bench, model, strategy), and ``train(*phases)`` runs the next phases through it."""
+
+    def __init__(self, **overrides):
+        self.session = Session(prepare(tiny_config(**overrides))[0])
+
+    def __iter__(self):
+        s = self.session
+        return iter((s.cfg, s.bench, s.model, s.strategy))
+
+    def train(self, *phases: int) -> None:
+        first = self.session.next_phase
+        assert list(phases) == list(range(first, first + len(phases))), "phases run in order"
+        self.session.run(phases=len(phases))
 
 
-def train_tasks(cfg, bench, model, strategy, phases):
-    """The runner's phase loop without the store: before_task, train, after_task."""
-    evaluate, curves = Evaluator(bench), Curves()
-    all_phases = strategy.phases(bench.n_tasks)
-    for phase in phases:
-        tasks = all_phases[phase]
-        strategy.before_task(phase, model)
-        train_phase(model, strategy, bench, tasks, phase, cfg.train, evaluate, curves)
-        strategy.after_task(phase, model)
+setup = Built
 
 
 def task_batch(bench, t, n=48):
@@ -242,10 +237,10 @@ def dot(gs, rs) -> float:
 
 
 def test_agem_never_increases_the_memory_loss_to_first_order():
-    cfg, bench, model, agem = setup(
+    cfg, bench, model, agem = built = setup(
         strategy={"name": "agem", "mem_per_task": 40, "sample_size": 1000}
     )
-    train_tasks(cfg, bench, model, agem, [0])
+    built.train(0)
     agem.before_task(1, model)
     params = list(model.parameters())
     conflicts = 0
@@ -289,8 +284,8 @@ def test_der_stores_inputs_labels_and_the_logits_of_the_step():
 
 
 def test_der_buffer_fills_to_capacity_over_a_run():
-    cfg, bench, model, der = setup(strategy={"name": "der", "buffer_size": 64})
-    train_tasks(cfg, bench, model, der, [0, 1])
+    cfg, bench, model, der = built = setup(strategy={"name": "der", "buffer_size": 64})
+    built.train(0, 1)
     assert der.n_filled == 64 and der.n_seen == 2 * sum(b - a for a, b in bench.train_slices[:2])
     assert set(der.t[:64].tolist()) == {0, 1}
 
@@ -309,11 +304,11 @@ def test_scenario_refusals_name_the_strategy(name, scenario):
 @pytest.mark.parametrize("scenario", ["domain", "class"])
 @pytest.mark.parametrize("combine", ["scores", "weights"])
 def test_model_avg_runs_and_restarts_each_task_from_the_shared_init(scenario, combine):
-    cfg, bench, model, avg = setup(
+    cfg, bench, model, avg = built = setup(
         scenario=scenario, strategy={"name": "model-avg", "combine": combine}
     )
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    train_tasks(cfg, bench, model, avg, [0])
+    built.train(0)
     avg.before_task(1, model)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in init.items())
     r = run(
@@ -324,8 +319,8 @@ def test_model_avg_runs_and_restarts_each_task_from_the_shared_init(scenario, co
 
 
 def test_model_avg_scores_are_the_mean_of_the_members_probabilities():
-    cfg, bench, model, avg = setup(strategy={"name": "model-avg"})
-    train_tasks(cfg, bench, model, avg, [0, 1])
+    cfg, bench, model, avg = built = setup(strategy={"name": "model-avg"})
+    built.train(0, 1)
     x = bench.x_test[:16]
     probs = []
     for state in avg.models:
@@ -336,10 +331,10 @@ def test_model_avg_scores_are_the_mean_of_the_members_probabilities():
 
 
 def test_lora_keeps_the_backbone_bit_identical_and_forgets_nothing():
-    cfg, bench, model, lora = setup(scenario="task", strategy={"name": "lora", "rank": 4})
-    train_tasks(cfg, bench, model, lora, [0])
+    cfg, bench, model, lora = built = setup(scenario="task", strategy={"name": "lora", "rank": 4})
+    built.train(0)
     backbone = {k: v.clone() for k, v in model.layers.state_dict().items()}
-    train_tasks(cfg, bench, model, lora, [1, 2])
+    built.train(1, 2)
     assert all(torch.equal(model.layers.state_dict()[k], v) for k, v in backbone.items())
     assert any(b.abs().sum() > 0 for b in lora.B[2])  # the later tasks did train their adapters
     # Weight decay would move the other tasks' head rows if the head group kept it.
