@@ -23,7 +23,7 @@ from app.live import (
     visitor_id,
 )
 from app.references import ref_link
-from app.tables import shown
+from app.tables import download_buttons, shown
 from engine.errors import ConfigError
 from engine.jobs import ACTIVE, FINISHED_WITH_RESULT, JobManager
 from engine.metrics import stability_plasticity, summarize
@@ -139,17 +139,7 @@ def draw_comparison(entries: list[Entry]) -> bool:
             "— under BWT, FWT and forgetting for joint: every row of its R is the same final "
             "model, so there is no before and after to compare."
         )
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Table as CSV", table.to_csv(index=False), "comparison.csv", "text/csv", key="cmp:csv"
-    )
-    c2.download_button(
-        "Table as JSON",
-        table.to_json(orient="records", indent=1),
-        "comparison.json",
-        "application/json",
-        key="cmp:json",
-    )
+    download_buttons(table, "comparison", "cmp")
 
     left, right = st.columns(2)
     with left:

@@ -143,7 +143,7 @@ def run_missing(m: JobManager, result: SweepResult, statuses: dict, cli_file: st
             f"sweeps are computed offline (`{command}`); the page shows what has landed."
         )
         return
-    room = m.workers + m.max_queue - sum(j["state"] in ACTIVE for j in m.jobs())
+    room = m.room()
     if len(missing) > room:
         st.info(
             f"{len(missing)} configs are missing, more than this server's queue has room for "

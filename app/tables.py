@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 
 import pandas as pd
+import streamlit as st
 
 DASH = "—"
 
@@ -34,4 +35,19 @@ def shown(table: pd.DataFrame, formats: Mapping[str, str] | None = None) -> pd.D
     return pd.DataFrame(
         {c: [cell(v, formats.get(c)) for v in table[c]] for c in table.columns},
         index=table.index,
+    )
+
+
+def download_buttons(table: pd.DataFrame, stem: str, key: str) -> None:
+    """Table as CSV and as JSON (the numbers, not the formatted text), side by side."""
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Table as CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{key}:csv"
+    )
+    c2.download_button(
+        "Table as JSON",
+        table.to_json(orient="records", indent=1),
+        f"{stem}.json",
+        "application/json",
+        key=f"{key}:json",
     )

@@ -30,19 +30,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+from gpu_env import cpu_model  # noqa: E402
 from gpu_results_table import HEADING as GPU_HEADING  # noqa: E402
 
 GOAL_LINE = re.compile(r"^\s*goals?\b.*", re.IGNORECASE)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine() -> list[str]:

@@ -222,10 +222,10 @@ class JobManager:
                 self.counts["shared"] += 1
                 return job
             active = [j for j in self._jobs.values() if j.active]
-            if len(active) >= self.workers + self.max_queue:
+            if len(active) >= self.capacity:
                 raise CapExceeded(
                     f"queue: {len(active)} jobs are running or waiting, the most this server "
-                    f"takes is {self.workers + self.max_queue}; try again when one has finished"
+                    f"takes is {self.capacity}; try again when one has finished"
                 )
             limit = self.caps.max_jobs_per_visitor
             if limit is not None and visitor is not None:
@@ -340,6 +340,16 @@ class JobManager:
             if self.store.has_result(key):  # deleted from the store = forgotten here too
                 return job.result
         return self.store.get_result(key)
+
+    @property
+    def capacity(self) -> int:
+        """Jobs this server holds at once, running and waiting."""
+        return self.workers + self.max_queue
+
+    def room(self) -> int:
+        """How many more jobs the queue takes now."""
+        with self._lock:
+            return self.capacity - sum(j.active for j in self._jobs.values())
 
     def jobs(self) -> list[dict]:
         """Snapshots of every job this process knows, newest first."""

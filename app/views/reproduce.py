@@ -234,7 +234,7 @@ def run_missing(m: JobManager, results, statuses: dict, cli: str) -> None:
                 f"{share} at a time. Run them with `{cli}`; they appear here as they land."
             )
             return
-    room = m.workers + m.max_queue - sum(j["state"] in ACTIVE for j in m.jobs())
+    room = m.room()
     if len(missing) > room:
         st.info(
             f"{len(missing)} configs are missing, more than this server's queue has room for "

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app import live, share
+from app.tables import download_buttons
 from app.tables import shown as as_text
 from engine import kinds
 from engine.jobs import ACTIVE
@@ -117,17 +118,7 @@ if metas:
             "kind": st.column_config.TextColumn("kind", width="small", pinned=True),
         },
     )
-    c1, c2 = st.columns(2)
-    c1.download_button(
-        "Table as CSV", shown.to_csv(index=False), "runs.csv", "text/csv", key="runs:csv"
-    )
-    c2.download_button(
-        "Table as JSON",
-        shown.to_json(orient="records", indent=1),
-        "runs.json",
-        "application/json",
-        key="runs:json",
-    )
+    download_buttons(shown, "runs", "runs")
 
 
 def label_of(row: dict) -> str:

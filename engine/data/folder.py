@@ -37,7 +37,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from engine.data.catalog import FOLDER_PREFIX, FOLDER_SOURCE, BenchmarkFacts, folder_preset
-from engine.data.raw import RawData, data_dir
+from engine.data.raw import SPLIT_SEED, RawData, data_dir, stratified_split
 from engine.errors import ConfigError
 
 # torchvision.datasets.folder.IMG_EXTENSIONS plus GIF (importing torchvision takes seconds).
@@ -54,7 +54,6 @@ IMAGE_EXTENSIONS = (
     ".pgm",
 )
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # read as one channel; anything else as RGB
-SPLIT_SEED = 0  # fixed: the train/test split is part of the benchmark, not of an experiment
 TAG_DIGITS = 16
 _TAG = re.compile(rf"#([0-9a-f]{{{TAG_DIGITS}}})$")
 FIELD = "data.benchmark"
@@ -445,8 +444,6 @@ def _read_tree(folder: Folder) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _split(x: np.ndarray, y: np.ndarray, folder: Folder, test_fraction: float) -> RawData:
-    from sklearn.model_selection import train_test_split  # only when the split is not kept
-
     n_test = math.ceil(test_fraction * len(y))
     if n_test < folder.n_classes or len(y) - n_test < folder.n_classes:
         raise ConfigError(
@@ -454,14 +451,4 @@ def _split(x: np.ndarray, y: np.ndarray, folder: Folder, test_fraction: float) -
             f"and {len(y) - n_test} to train, and each needs one per class "
             f"({folder.n_classes}); change it or add images"
         )
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=test_fraction, random_state=SPLIT_SEED, stratify=y
-    )
-    return RawData(
-        x_train=torch.from_numpy(np.ascontiguousarray(x_tr)),
-        y_train=torch.from_numpy(y_tr.astype(np.int64)),
-        x_test=torch.from_numpy(np.ascontiguousarray(x_te)),
-        y_test=torch.from_numpy(y_te.astype(np.int64)),
-        n_classes=folder.n_classes,
-        class_names=list(folder.class_names),
-    )
+    return stratified_split(x, y, test_fraction, folder.n_classes, list(folder.class_names))

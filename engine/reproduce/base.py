@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from engine.errors import ConfigError
 
 TINY_ENV = "FORGET_REPRODUCE_TINY"
+# The tiny shrink of an analysis that probes layers (tunnel, temperature): one probe epoch on
+# few images.
+TINY_PROBES = {"probe_epochs": 1, "probe_train": 256, "n_eval": 64, "ood_train": 64, "ood_test": 64}
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,15 @@ class Measured:
 def tiny() -> bool:
     """The test-only shrink (see the module docstring)."""
     return os.environ.get(TINY_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def run_acc(e, group: str, metric: str) -> list[Measured]:
+    """ACC of one finished continual run, in percent, keyed by its strategy."""
+    acc = (e.result.get("metrics") or {}).get("acc")
+    if acc is None:
+        return []
+    cfg = e.config
+    return [Measured(group, cfg["strategy"]["name"], metric, 100.0 * acc, cfg["train"]["seed"])]
 
 
 def seed_list(default: list[int], seeds: int | None) -> list[int]:

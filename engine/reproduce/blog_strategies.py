@@ -10,7 +10,7 @@ trade-off without placing them, so they are measured but not ranked.
 
 from __future__ import annotations
 
-from engine.reproduce.base import Measured, Published, Source, seed_list, tiny
+from engine.reproduce.base import Measured, Published, Source, run_acc, seed_list, tiny
 from engine.reproduce.compare import comparison, measurements
 
 NAME = "blog-strategies"
@@ -96,11 +96,7 @@ def sweeps(variant: str = "embedded", seeds: int | None = None) -> list[dict]:
 
 
 def measure(e) -> list[Measured]:
-    acc = (e.result.get("metrics") or {}).get("acc")
-    if acc is None:
-        return []
-    cfg = e.config
-    return [Measured(GROUP, cfg["strategy"]["name"], METRIC, 100.0 * acc, cfg["train"]["seed"])]
+    return run_acc(e, GROUP, METRIC)
 
 
 def compare(results):

@@ -12,7 +12,7 @@ tasks after the last one (the engine's ACC).
 
 from __future__ import annotations
 
-from engine.reproduce.base import Measured, Source, seed_list, tiny
+from engine.reproduce.base import Measured, Source, run_acc, seed_list, tiny
 
 SEEDS = [0, 1, 2]
 SCENARIOS = ("task", "domain", "class")
@@ -91,15 +91,7 @@ def sweeps(variant: str = "embedded", seeds: int | None = None) -> list[dict]:
 
 def measure(e) -> list[Measured]:
     """ACC of one finished run, in percent, grouped by scenario and keyed by method."""
-    acc = (e.result.get("metrics") or {}).get("acc")
-    if acc is None:
-        return []
-    cfg = e.config
-    return [
-        Measured(
-            cfg["scenario"], cfg["strategy"]["name"], METRIC, 100.0 * acc, cfg["train"]["seed"]
-        )
-    ]
+    return run_acc(e, e.config["scenario"], METRIC)
 
 
 def protocol_text(variant_note: str = "") -> str:

@@ -9,7 +9,7 @@ transfer (ρ rises).
 
 from __future__ import annotations
 
-from engine.reproduce.base import Measured, Published, Source, seed_list, tiny
+from engine.reproduce.base import TINY_PROBES, Measured, Published, Source, seed_list, tiny
 from engine.reproduce.compare import comparison, measurements
 
 NAME = "thesis-temperature"
@@ -91,7 +91,7 @@ def sweeps(variant: str = "embedded", seeds: int | None = None) -> list[dict]:
         base["model"] = {"arch": "mlp", "depth": 3, "width": 16}
         base["train"] = {**base["train"], "epochs": 1}
         base["temperatures"] = "1,10,100"
-        base.update(probe_epochs=1, probe_train=256, n_eval=64, ood_train=64, ood_test=64)
+        base.update(TINY_PROBES)
         seed_values = [0]
     return [
         {

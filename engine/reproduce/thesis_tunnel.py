@@ -10,7 +10,7 @@ number is compared; the page shows the measured curves.
 
 from __future__ import annotations
 
-from engine.reproduce.base import Measured, Published, Source, seed_list, tiny
+from engine.reproduce.base import TINY_PROBES, Measured, Published, Source, seed_list, tiny
 from engine.reproduce.compare import comparison, measurements
 
 NAME = "thesis-tunnel"
@@ -92,11 +92,7 @@ def sweeps(variant: str = "embedded", seeds: int | None = None) -> list[dict]:
             "data": {"benchmark": "split-digits"},
             "model": {"arch": "mlp", "depth": 3, "width": 16},
             "train": {**base["train"], "epochs": 1},
-            "probe_epochs": 1,
-            "probe_train": 256,
-            "n_eval": 64,
-            "ood_train": 64,
-            "ood_test": 64,
+            **TINY_PROBES,
         }
         seed_values = [0]
     return [
