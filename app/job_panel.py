@@ -22,7 +22,7 @@ from app import live
 from engine import kinds
 from engine.errors import ConfigError
 from engine.jobs import ACTIVE, FINISHED_WITH_RESULT
-from engine.report import render_html
+from engine.report import html_report
 
 POLL_S = 0.5
 
@@ -89,7 +89,7 @@ def finished_line(result: dict, from_store: bool) -> str:
 def report_button(result: dict, prefix: str) -> None:
     """One self-contained HTML file of the result (figures, numbers, the reproducing command)."""
     try:
-        html = render_html(result)
+        html = html_report(result)  # rendered when the button is pressed, not on every rerun
     except ConfigError:  # an old or partial result the report cannot read: no button
         return
     st.download_button(
