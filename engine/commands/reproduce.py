@@ -15,9 +15,9 @@ import time
 
 from engine import reproduce
 from engine.commands import check_writable, write_json
-from engine.commands.sweep import SweepProgress
+from engine.commands.sweep import SweepProgress, add_execution_flags, check_execution_flags
 from engine.errors import ConfigError
-from engine.sweep import MAX_CONFIGS, SweepError
+from engine.sweep import SweepError
 
 
 def add_parser(subs) -> None:
@@ -36,36 +36,9 @@ def add_parser(subs) -> None:
     p.add_argument(
         "--no-run", action="store_true", help="compare what the store holds; compute nothing"
     )
-    p.add_argument(
-        "--backend", choices=("loky", "dask"), help="local processes (default) or a Dask cluster"
+    add_execution_flags(
+        p, "an entry", "write the comparison and every entry as JSON ('-' = stdout)"
     )
-    p.add_argument(
-        "--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://10.0.0.5:8786"
-    )
-    p.add_argument(
-        "--jobs", type=int, metavar="N", help="local processes (default: one per GPU, else core)"
-    )
-    p.add_argument(
-        "--retries",
-        type=int,
-        default=1,
-        metavar="N",
-        help="rounds to rerun a lost worker's configs",
-    )
-    p.add_argument(
-        "--json", metavar="PATH", help="write the comparison and every entry ('-' = stdout)"
-    )
-    p.add_argument(
-        "--dry-run", action="store_true", help="list the configs and which are cached; run nothing"
-    )
-    p.add_argument(
-        "--max-configs",
-        type=int,
-        default=MAX_CONFIGS,
-        metavar="N",
-        help=f"refuse an entry of more configs (default {MAX_CONFIGS:,})",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=main)
 
 
@@ -90,26 +63,13 @@ def list_entries(json_path: str | None) -> int:
     return 0
 
 
-def _check(args) -> str:
-    backend = args.backend or ("dask" if args.scheduler else "loky")
-    if args.scheduler and backend != "dask":
-        raise ConfigError("--scheduler: a scheduler address needs --backend dask")
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(f"--jobs: expected a positive number of processes, got {args.jobs}")
-    if args.retries < 0:
-        raise ConfigError(f"--retries: expected 0 or more, got {args.retries}")
-    if args.max_configs < 1:
-        raise ConfigError(f"--max-configs: expected a positive number, got {args.max_configs}")
-    return backend
-
-
 def main(args) -> int:
     if args.json:
         check_writable(args.json)  # before the work, not after it
     if args.target == "list":
         return list_entries(args.json)
     module = reproduce.entry(args.target)
-    backend = _check(args)
+    backend = check_execution_flags(args)
     size = reproduce.n_configs(module, args.variant, args.seeds)
     if size > args.max_configs:
         raise ConfigError(

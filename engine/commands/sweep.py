@@ -23,6 +23,13 @@ def add_parser(subs) -> None:
     p.add_argument(
         "file", metavar="FILE.yaml", help="sweep spec: base, grid, list, exclude (docs/sweeps.md)"
     )
+    add_execution_flags(p, "a spec", "write counts, summary and every entry as JSON ('-' = stdout)")
+    p.set_defaults(func=main)
+
+
+def add_execution_flags(p, what: str, json_help: str) -> None:
+    """The flags of running configs through engine.sweep, shared by ``sweep`` and
+    ``reproduce``; ``what`` names the thing --max-configs refuses ("a spec")."""
     p.add_argument(
         "--backend", choices=("loky", "dask"), help="local processes (default) or a Dask cluster"
     )
@@ -48,7 +55,7 @@ def add_parser(subs) -> None:
     p.add_argument(
         "--json",
         metavar="PATH",
-        help="write counts, summary and every entry as JSON ('-' = stdout)",
+        help=json_help,
     )
     p.add_argument(
         "--dry-run", action="store_true", help="list the configs and which are cached; run nothing"
@@ -58,10 +65,10 @@ def add_parser(subs) -> None:
         type=int,
         default=MAX_CONFIGS,
         metavar="N",
-        help=f"refuse a spec of more configs, counted before expanding it (default {MAX_CONFIGS:,})",
+        help=f"refuse {what} of more configs, counted before expanding it "
+        f"(default {MAX_CONFIGS:,})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=main)
 
 
 def _label(entry, paths: list[str]) -> str:
@@ -115,7 +122,9 @@ class SweepProgress:
             self.bar.refresh()
 
 
-def main(args) -> int:
+def check_execution_flags(args) -> str:
+    """The backend the flags of :func:`add_execution_flags` ask for (ConfigError naming a bad
+    flag)."""
     backend = args.backend or ("dask" if args.scheduler else "loky")
     if args.scheduler and backend != "dask":
         raise ConfigError("--scheduler: a scheduler address needs --backend dask")
@@ -125,6 +134,11 @@ def main(args) -> int:
         raise ConfigError(f"--retries: expected 0 or more, got {args.retries}")
     if args.max_configs < 1:
         raise ConfigError(f"--max-configs: expected a positive number, got {args.max_configs}")
+    return backend
+
+
+def main(args) -> int:
+    backend = check_execution_flags(args)
     if args.json:
         check_writable(args.json)  # before the sweep, not after hours of it
     spec = load_spec(args.file)
