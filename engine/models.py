@@ -291,10 +291,6 @@ PLUGIN_ARCHS: dict[str, str] = {}  # arch → the label of the plugin that regis
 
 def _register_plugin(plugin: plugins.Plugin, obj: Any) -> None:
     global ARCHS
-    missing = [a for a in plugins.PROVIDES["models"] if not hasattr(obj, a)]
-    if missing:
-        plugins.report(plugin, f"has no {' or '.join(missing)} (a model needs both)")
-        return
     arch = obj.ARCH
     if not isinstance(arch, str) or not ARCH_PATTERN.fullmatch(arch):
         plugins.report(plugin, f"ARCH {arch!r} is not lower-case letters, digits, - and _")

@@ -51,6 +51,7 @@ PROVIDES = {
     "benchmarks": ("FACTS", "load"),
     "models": ("ARCH", "build"),
 }
+WHAT = {"strategies": "a strategy", "benchmarks": "a benchmark", "models": "a model"}
 PATHS_ENV = "FORGET_PLUGINS"
 ALLOWED_ENV = "FORGET_PLUGINS_ALLOWED"
 HOSTED_ENV = "FORGET_HOSTED"
@@ -131,7 +132,7 @@ def connect(group: str, register: Register) -> None:
     _state.subscribers[group].append(register)
     for plugin, obj in list(_state.loaded):
         if plugin.provides(group, obj):
-            _dispatch(register, plugin, obj)
+            _dispatch(group, register, plugin, obj)
     if not _state.started:
         _state.started = True
         _load_all()
@@ -164,7 +165,7 @@ def _load_all() -> None:
         for group, registers in _state.subscribers.items():
             if plugin.provides(group, obj):
                 for register in list(registers):
-                    _dispatch(register, plugin, obj)
+                    _dispatch(group, register, plugin, obj)
 
 
 def _import(plugin: Plugin) -> Any:
@@ -194,7 +195,12 @@ def _import(plugin: Plugin) -> Any:
     return module
 
 
-def _dispatch(register: Register, plugin: Plugin, obj: Any) -> None:
+def _dispatch(group: str, register: Register, plugin: Plugin, obj: Any) -> None:
+    """Hand ``obj`` to a registry of ``group`` once it has everything the group needs."""
+    missing = [a for a in PROVIDES[group] if not hasattr(obj, a)]
+    if missing:
+        report(plugin, f"has no {' or '.join(missing)} ({WHAT[group]} needs both)")
+        return
     try:
         register(plugin, obj)
     except Exception as err:  # a registry's check that tripped on foreign code

@@ -271,3 +271,18 @@ def test_bad_plugins_are_one_line_each_naming_the_plugin(tmp_path):
         f"error: plugin 'absent' ({absent}): cannot be loaded: FileNotFoundError: no file "
         f"'{absent}'",
     ]
+
+
+@pytest.mark.parametrize(
+    ("code", "line"),
+    [
+        ("ARCH = 'half'\n", "has no build (a model needs both)"),
+        ("def load(cfg):\n    return None\n", "has no FACTS (a benchmark needs both)"),
+    ],
+)
+def test_a_plugin_with_half_of_what_its_group_needs_is_one_line(tmp_path, code, line):
+    half = tmp_path / "half.py"
+    half.write_text(code)
+    done = cli(tmp_path, "run", "--help", FORGET_PLUGINS=str(half))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [f"error: plugin 'half' ({half}): {line}"]

@@ -265,10 +265,6 @@ def facts_problem(facts: Any, load: Any) -> str:
 
 
 def _register_plugin(plugin: plugins.Plugin, obj: Any) -> None:
-    missing = [a for a in plugins.PROVIDES["benchmarks"] if not hasattr(obj, a)]
-    if missing:
-        plugins.report(plugin, f"has no {' or '.join(missing)} (a benchmark needs both)")
-        return
     problem = facts_problem(obj.FACTS, obj.load)
     if problem:
         plugins.report(plugin, problem)

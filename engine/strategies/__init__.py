@@ -81,10 +81,6 @@ def params_problem(params: Any, implementation: Any, taken: dict[str, Any]) -> s
 
 
 def _register_plugin(plugin: plugins.Plugin, obj: Any) -> None:
-    missing = [a for a in plugins.PROVIDES["strategies"] if not hasattr(obj, a)]
-    if missing:
-        plugins.report(plugin, f"has no {' or '.join(missing)} (a strategy needs both)")
-        return
     taken = {n: "a built-in strategy" for n in BUILT_IN}
     taken.update({n: "another plugin" for n in REGISTRY if n not in BUILT_IN})
     problem = params_problem(obj.Params, obj.IMPLEMENTATION, taken)
