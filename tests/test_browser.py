@@ -106,6 +106,9 @@ def test_default_experiment_live_view(server, tmp_path):
             page.goto(f"{server}/", wait_until="domcontentloaded")
             run = page.get_by_role("button", name="Run", exact=True)
             run.wait_for(timeout=30_000)
+            # The page drawn before Run: on a loaded machine the Run button can show before
+            # st.metric's component has loaded, and the first samples would time that instead.
+            page.wait_for_function(f"({SEEN})().cards === 5", timeout=30_000)
             live_shot = tmp_path / "forgetting-live.png"
 
             def mid_run(_t, seen) -> None:
